@@ -1,0 +1,1 @@
+"""Analysis: metrics, fitting, export of runs and sweeps, plots."""

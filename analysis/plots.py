@@ -1,0 +1,89 @@
+"""Plots of one run, saved as PNG (``cohlab run … --plots``). Each reads only the output tables."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from model.params import NODE_TYPES
+
+from .export import nodes_frame, timeseries_frame
+
+if TYPE_CHECKING:
+    from model.model import CoherenceModel
+
+TYPE_COLOURS = {"default": "#555555", "memory": "#1f77b4", "task": "#d62728", "principle": "#2ca02c", "goal": "#9467bd"}
+PlotFn = Callable[["CoherenceModel", Path], Path | None]
+PLOTS: list[PlotFn] = []
+
+
+def plot(fn: PlotFn) -> PlotFn:
+    PLOTS.append(fn)
+    return fn
+
+
+def save_plots(model: CoherenceModel, out: Path) -> list[Path]:
+    """Write every plot that applies to this run; return the files written."""
+    written = []
+    for fn in PLOTS:
+        path = fn(model, out)
+        if path is not None:
+            written.append(path)
+    return written
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+@plot
+def forgetting_curves(model: CoherenceModel, out: Path) -> Path | None:
+    """Mean activation and mean node weight per type over time (log scale), plus tracked nodes."""
+    ts = timeseries_frame(model)
+    if ts.empty:
+        return None
+    fig, (ax_e, ax_w, ax_n) = plt.subplots(1, 3, figsize=(16, 4.8))
+    slow = ts.dropna(subset=["alive"])
+    for t in NODE_TYPES:
+        col = f"E_mean_{t}"
+        if ts[col].notna().any():
+            y = ts[col].where(ts[col] > 0)
+            ax_e.plot(ts["time"], y, label=t, color=TYPE_COLOURS[t])
+            ax_w.plot(slow["time"], slow[f"w_mean_{t}"], label=t, color=TYPE_COLOURS[t])
+    ax_e.set(yscale="log", xlabel="tick", ylabel="mean activation E", title="Activation (fast clock)")
+    ax_w.set(yscale="log", xlabel="tick", ylabel="mean node weight w", title="Weights (slow clock)")
+    nodes = nodes_frame(model)
+    for _node, grp in nodes.groupby("node"):
+        ax_n.plot(grp["time"], grp["E"].where(grp["E"] > 0), color=TYPE_COLOURS[grp["type"].iloc[0]], alpha=0.8)
+    ax_n.set(yscale="log", xlabel="tick", ylabel="E", title="Tracked nodes (colour = type)")
+    ax_e.legend()
+    return _save(fig, out / "forgetting_curves.png")
+
+
+@plot
+def rho_timeline(model: CoherenceModel, out: Path) -> Path | None:
+    """ρ with the critical bands, δ_E, and mean energy over time."""
+    ts = timeseries_frame(model)
+    if ts.empty:
+        return None
+    target = model.params.controller.rho_target
+    fig, (ax_r, ax_d, ax_e) = plt.subplots(3, 1, figsize=(11, 8), sharex=True)
+    ax_r.axhspan(target - 0.05, target + 0.05, color="#2ca02c", alpha=0.15, label="critical band ρ* ± 0.05")
+    ax_r.axhline(target + 0.2, color="#d62728", ls="--", lw=1, label="runaway ρ* + 0.2")
+    ax_r.plot(ts["time"], ts["rho"], color="black", lw=1, label="ρ")
+    ax_r.set(ylabel="spectral radius ρ")
+    ax_r.legend(loc="best", fontsize=8)
+    ax_d.plot(ts["time"], ts["delta_E"], color="#1f77b4")
+    ax_d.set(ylabel="δ_E (per tick)")
+    ax_e.plot(ts["time"], ts["E_total"] / model.graph.n, color="#ff7f0e")
+    ax_e.set(ylabel="mean E", xlabel="tick")
+    return _save(fig, out / "rho_timeline.png")

@@ -1,0 +1,1 @@
+"""The `cohlab` command line: list, info, run, sweep, analyze, app, bench."""

@@ -1,0 +1,148 @@
+"""`cohlab`: the command-line surface (SPEC 9.1). Every input is validated before anything runs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from model.params import ParameterError, parameter_table, parse_assignments, to_dotted
+from scenarios.loader import ScenarioError, list_scenarios, load_scenario, narrative_text
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+
+
+def fail(message: str, code: int = 2) -> None:
+    """One clear line on stderr and a non-zero exit."""
+    click.echo(f"cohlab: error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="coherence-lab")
+def main() -> None:
+    """Coherence Lab: a multi-scale graph of fast energy, slow weights, coherence and persistence."""
+
+
+@main.command("list")
+def list_cmd() -> None:
+    """List the bundled scenarios."""
+    for name in list_scenarios():
+        sc = load_scenario(name)
+        click.echo(f"{name:22s} {sc.scenario.title}")
+
+
+@main.command()
+@click.argument("scenario")
+def info(scenario: str) -> None:
+    """Show a scenario's narrative and its parameters (SCENARIO: a name or a .toml path)."""
+    try:
+        sc = load_scenario(scenario)
+        resolved = to_dotted(sc.resolve_params())
+    except (ScenarioError, ParameterError) as exc:
+        fail(str(exc))
+    click.echo(f"{sc.scenario.title}\n(scenario '{sc.name}', from {sc.scenario.source}; {sc.scenario.ticks} ticks)\n")
+    click.echo(narrative_text(sc))
+    click.echo("PARAMETERS (value in this scenario; * = differs from the default; set with --set key=value)")
+    for row in parameter_table():
+        value = resolved[row["key"]]
+        mark = "*" if value != to_dotted_default(row["key"]) else " "
+        click.echo(f" {mark} {row['key']:32s} {json.dumps(value):>14s}  {row['doc']}")
+    if sc.stimuli:
+        click.echo("\nSTIMULI")
+        for s in sc.stimuli:
+            when = (
+                f"at {s.at:g}" + (f" every {s.every:g}" if s.every else "") + (f" until {s.until:g}" if s.until else "")
+            )
+            click.echo(f"   {s.kind:18s} {when:28s} {s.note}")
+
+
+def to_dotted_default(key: str) -> Any:
+    from model.params import Params
+
+    return to_dotted(Params())[key]
+
+
+@main.command()
+@click.argument("scenario")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="run directory to write")
+@click.option("--seed", type=int, default=None, help="random seed (default: drawn and recorded in params.json)")
+@click.option("--ticks", type=click.IntRange(min=1), default=None, help="fast ticks to run (default: the scenario's)")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="override a parameter (repeatable)")
+@click.option("--force", is_flag=True, help="replace an existing non-empty output directory")
+@click.option("--plots", is_flag=True, help="also save PNG plots into the run directory")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+def run(
+    scenario: str,
+    out: Path,
+    seed: int | None,
+    ticks: int | None,
+    sets: tuple[str, ...],
+    force: bool,
+    plots: bool,
+    quiet: bool,
+) -> None:
+    """Run a scenario and write its run directory (params.json, CSVs, events.jsonl, summary.json)."""
+    from analysis.export import OutputError, prepare_out_dir, write_run
+    from analysis.runner import run_scenario
+    from model.model import SimulationError
+
+    try:
+        overrides = parse_assignments(sets)
+        sc = load_scenario(scenario)
+        sc.resolve_params(overrides)
+        prepare_out_dir(out, force)
+        result = run_scenario(sc, seed=seed, ticks=ticks, overrides=overrides, progress=not quiet)
+        extra = None
+        if plots:
+            from analysis.plots import save_plots
+
+            def extra(tmp: Path) -> None:
+                save_plots(result.model, tmp)
+
+        write_run(result.model, out, result.ticks, result.summary, force=force, extra=extra)
+    except (ScenarioError, ParameterError, OutputError) as exc:
+        fail(str(exc))
+    except SimulationError as exc:
+        fail(f"the run stopped: {exc}; nothing was written", code=1)
+    click.echo(f"wrote {out} (scenario {sc.name}, seed {result.model.seed}, {result.ticks} ticks)")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
+def app(host: str, port: int) -> None:
+    """Start the browser app (Solara) on http://HOST:PORT."""
+    import os
+
+    import app as app_module
+
+    click.echo(f"Coherence Lab app: open http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}")
+    solara = Path(sys.executable).with_name("solara")
+    os.execv(
+        str(solara),
+        [str(solara), "run", app_module.__file__, "--host", host, "--port", str(port), "--no-open", "--production"],
+    )
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per N on stdout")
+@click.option("--sizes", default="1000,10000,100000,1000000", show_default=True, help="comma-separated node counts")
+@click.option("--ticks", type=click.IntRange(min=1), default=20, show_default=True, help="timed fast ticks per N")
+@click.option("--mesa-max", type=int, default=100_000, show_default=True, help="largest N for the per-agent loop")
+def bench(as_json: bool, sizes: str, ticks: int, mesa_max: int) -> None:
+    """Benchmark: fast-tick node-updates/s vs a per-agent Mesa loop, slow tick, build time, peak memory."""
+    from .bench import run_bench
+
+    try:
+        ns = [int(x) for x in sizes.split(",") if x.strip()]
+    except ValueError:
+        fail(f"--sizes expects comma-separated integers, got {sizes!r}")
+    run_bench(ns, ticks=ticks, mesa_max=mesa_max, as_json=as_json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,280 @@
+"""CoherenceModel: the Mesa model that wires graph, state, clocks and mechanisms (SPEC 3–5, 9.2).
+
+Data flows one way: the SimPy clocks call the mechanisms, the mechanisms change the state
+arrays, the recorder reads the state into tables, and analysis writes the tables out.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import mesa
+import numpy as np
+import simpy
+
+from agents import NodeAgent
+
+from .clocks import FAST, SLOW, advance, periodic
+from .events import EventLog
+from .graph import Graph, build_graph
+from .mechanisms import consolidation, criticality, decay, resistance, spreading, weights
+from .params import NODE_TYPES, ParameterError, Params, resolve, to_dotted
+from .recorder import Recorder
+from .state import State, initial_state
+from .stimuli import load_process, process
+
+STRUCTURAL = ("graph.", "types.", "environment.categories")
+
+
+class SimulationError(RuntimeError):
+    """The state became invalid (NaN or inf) during a run."""
+
+
+class CoherenceModel(mesa.Model):
+    """A multi-scale graph of nodes with fast energy, slow weights, coherence and persistence.
+
+    Args:
+        scenario: a scenario name, a path to a scenario TOML file, a loaded ``Scenario``, or
+            None for the defaults with no stimuli.
+        params: dotted-key parameter overrides, e.g. ``{"decay.delta_E": 0.05}``.
+        seed: the seed of every random stream (None: drawn from the OS and recorded).
+        **overrides: more overrides, with ``__`` for the dot (``decay__delta_E=0.05``), so the
+            model works with ``mesa.batch_run``.
+
+    Attributes:
+        params: the validated, resolved parameters.
+        graph: the topology; ``state``: the arrays; ``env``: the SimPy environment.
+        events: the observability event log; ``recorder``: the output tables.
+        datacollector: Mesa's DataCollector with model-level aggregates.
+    """
+
+    def __init__(
+        self, scenario: Any = None, *, params: dict[str, Any] | None = None, seed: int | None = None, **overrides: Any
+    ) -> None:
+        from scenarios import Scenario, load_scenario
+
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % (2**63))
+        super().__init__(seed=seed)
+        self.seed = int(seed)
+        self.scenario = scenario if isinstance(scenario, Scenario) or scenario is None else load_scenario(scenario)
+        extra = {k.replace("__", "."): v for k, v in overrides.items()}
+        base = self.scenario.resolve_params().model_dump() if self.scenario else {}
+        self.params: Params = resolve(base, params or {}, extra)
+        self.overrides = {**(params or {}), **extra}
+
+        streams = np.random.SeedSequence(self.seed).spawn(4)
+        self.rng_graph, self.rng_init, self.rng_stim, self.rng_dyn = (np.random.default_rng(s) for s in streams)
+
+        self.graph: Graph = build_graph(self.params.graph, self.rng_graph)
+        self.state: State = initial_state(self.graph, self.params, self.rng_init)
+        self.Wt = self.graph.matrix(self.state.W)  # shares memory with state.W
+        self.events = EventLog()
+        self.tick = 0
+        self.slow_ticks = 0
+        self._removed_E = 0.0
+        self._removed_W = 0.0
+        self._last_slow: dict[str, Any] = {}
+        self._prev_total = 0.0
+        self._pinned_since: int | None = None
+
+        tracked = self._tracked_nodes()
+        self.recorder = Recorder(self.graph, self.state, tracked)
+        if self.params.resistance.enabled:
+            resistance.update(self.graph, self.state)
+        self._estimate_rho(self.params.controller.rebuild_iterations)
+
+        self.env = simpy.Environment()
+        p = self.params.clock
+        self.env.process(periodic(self.env, p.dt_fast, FAST, self._fast_tick))
+        self.env.process(periodic(self.env, p.dt_slow, SLOW, self._slow_tick))
+        self.env.process(load_process(self, self.rng_dyn))
+        for stim in self.scenario.stimuli if self.scenario else []:
+            sel = stim.select.resolve(self, self.rng_stim)
+            self.env.process(process(self, stim, sel))
+
+        NodeAgent.create_views(self)
+        self.datacollector = mesa.DataCollector(
+            model_reporters={
+                "E_total": lambda m: float(m.state.E.sum()),
+                "rho": lambda m: m.state.rho,
+                "delta_E": lambda m: m.state.delta_E,
+                "active": lambda m: int(np.count_nonzero(m.params.controller.active_threshold < m.state.E)),
+                "err": lambda m: m._last_slow.get("err", math.nan),
+                "R_mean": lambda m: m._last_slow.get("R_mean", math.nan),
+            }
+        )
+        self.datacollector.collect(self)
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def time(self) -> float:
+        """Current simulation time in ticks."""
+        return float(self.env.now)
+
+    def step(self) -> None:
+        """Advance one fast tick (everything due up to and including that time runs)."""
+        advance(self.env, self.params.clock.dt_fast)
+        self.datacollector.collect(self)
+
+    def run(self, ticks: int) -> None:
+        """Advance ``ticks`` fast ticks."""
+        for _ in range(int(ticks)):
+            self.step()
+
+    def set_param(self, key: str, value: Any) -> None:
+        """Change a (non-structural) parameter mid-run, validated like any other."""
+        if key.startswith(STRUCTURAL):
+            raise ParameterError(f"parameter '{key}' shapes the graph or state and cannot change mid-run")
+        self.params = resolve(to_dotted(self.params), {key: value})
+
+    def node_type_names(self) -> list[str]:
+        return [NODE_TYPES[t] for t in self.state.node_type]
+
+    # ------------------------------------------------------------------ clocks
+
+    def _fast_tick(self) -> None:
+        """SPEC 4.1–4.8, in order."""
+        p, st, g = self.params, self.state, self.graph
+        self.tick += 1
+        now = float(self.env.now)
+        all_alive = bool(st.alive.all())
+        prev_total = float(st.E.sum())
+        injected = spreading.inject(st)
+        spreading.spread(st, self.Wt, p.spread.alpha, all_alive)
+        self._fast_hook_phase()
+        chosen = None
+        cons = None
+        if p.consolidation.enabled:
+            cons = consolidation.select(st, p.consolidation, now)
+            chosen = cons.chosen
+        if p.resistance.enabled and self.tick % p.resistance.interval == 0:
+            resistance.update(g, st)
+        ret = decay.retention(st, p, chosen)
+        removed, n_sat = decay.decay(st, ret, p)
+        st.ret = ret
+        self._removed_E += removed
+        total = float(st.E.sum())
+        if not math.isfinite(total):
+            raise SimulationError(f"tick {self.tick}: activation E became NaN/inf in the fast tick (spreading/decay)")
+        rho = criticality.power_iterate(st, self.Wt, p.spread.alpha, ret, p.controller.iterations)
+        delta_used = st.delta_E
+        st.rho_prev, st.rho = st.rho, rho
+        if p.controller.enabled:
+            criticality.control(st, p.controller, rho)
+        st.E_sum += st.E
+        st.window_ticks += 1
+        denom = prev_total + injected
+        sigma = total / denom if denom > 0 else math.nan
+        band = criticality.band(rho, p.controller.rho_target)
+        self.recorder.fast_row(
+            self.tick,
+            now,
+            st,
+            {
+                "active": int(np.count_nonzero(p.controller.active_threshold < st.E)),
+                "saturated": n_sat,
+                "injected": injected,
+                "rho": rho,
+                "sigma": sigma,
+                "participation": criticality.participation_ratio(st.E),
+                "delta_E": delta_used,
+                "band": band,
+            },
+        )
+        if cons is not None and self.tick % 10 == 0:
+            self.events.emit(
+                "decay.consolidation.update",
+                self.tick,
+                consolidated_count=int(cons.chosen.size),
+                triggers=cons.by_trigger,
+                mean_consolidation_factor=cons.mean_factor,
+                budget_exhausted=cons.budget_exhausted,
+            )
+        if self.tick % p.events.every == 0:
+            self._emit_tick_events(rho, sigma, band, delta_used)
+
+    def _emit_tick_events(self, rho: float, sigma: float, band: str, delta_used: float) -> None:
+        p, st = self.params, self.state
+        half = {t: math.log(2) / (delta_used * m) for t, m in zip(NODE_TYPES, _type_multipliers("E"), strict=True)}
+        fields: dict[str, Any] = {
+            "delta_E": self._removed_E,
+            "delta_W": self._removed_W,
+            "half_life": half,
+            "resistance_active": p.resistance.enabled,
+        }
+        if p.resistance.enabled:
+            r = st.r_res
+            fields.update(
+                mean_resistance_factor=float(r.mean()),
+                max_resistance_factor=float(r.max()),
+                high_resistance_nodes=int(np.count_nonzero(r > 1.3)),
+            )
+        self.events.emit("decay.tick", self.tick, **fields)
+        self._removed_E = 0.0
+        self.events.emit(
+            "criticality.state",
+            self.tick,
+            rho=rho,
+            sigma=sigma,
+            participation=criticality.participation_ratio(st.E),
+            delta_E=st.delta_E,
+            band=band,
+        )
+
+    def _slow_tick(self) -> None:
+        """SPEC 5.1–5.5, in order, with Δt = dt_slow."""
+        p, st, g = self.params, self.state, self.graph
+        self.slow_ticks += 1
+        self._removed_W = weights.weight_decay(g, st, p, p.clock.dt_slow)
+        E_bar = weights.window_mean(st)
+        if p.learning.enabled:
+            weights.hebbian(g, st, p, E_bar)
+        slow: dict[str, Any] = {}
+        slow.update(self._slow_hook_coherence())
+        slow.update(self._slow_hook_persistence())
+        bad = st.check_finite()
+        if bad:
+            raise SimulationError(f"tick {self.tick}: state array '{bad}' became NaN/inf in the slow tick")
+        self._estimate_rho(p.controller.rebuild_iterations)
+        self._last_slow = slow
+        self.recorder.slow_update(st, slow)
+        self.recorder.scale_rows(self.tick, float(self.env.now), st)
+        st.E_sum[:] = 0.0
+        st.received_sum[:] = 0.0
+        st.window_ticks = 0
+
+    def _estimate_rho(self, iterations: int) -> None:
+        """Re-converge the power iteration after the weights jump (build, slow tick)."""
+        st = self.state
+        ret = decay.retention(st, self.params, None) if st.window_ticks == 0 and self.tick == 0 else st.ret
+        st.rho = criticality.power_iterate(st, self.Wt, self.params.spread.alpha, ret, iterations)
+
+    # mechanism hooks filled in by later sections (phase, coherence, persistence)
+    def _fast_hook_phase(self) -> None:
+        return None
+
+    def _slow_hook_coherence(self) -> dict[str, Any]:
+        return {}
+
+    def _slow_hook_persistence(self) -> dict[str, Any]:
+        return {}
+
+    def _tracked_nodes(self) -> np.ndarray:
+        if not self.scenario or not self.scenario.scenario.tracked:
+            return np.empty(0, np.int64)
+        sel = [s.resolve(self, self.rng_stim) for s in self.scenario.scenario.tracked]
+        return np.unique(np.concatenate(sel))
+
+    def resolved_params(self) -> dict[str, Any]:
+        """Every resolved parameter as dotted keys."""
+        return to_dotted(self.params)
+
+
+def _type_multipliers(which: str) -> list[float]:
+    from .params import M_E, M_W
+
+    table = M_E if which == "E" else M_W
+    return [table[t] for t in NODE_TYPES]

@@ -1,0 +1,108 @@
+"""Collectors: read the state after each tick into tidy rows (SPEC 8). They never write state.
+
+Three tables, each a list of rows kept in memory and turned into CSV by analysis.export:
+``timeseries`` (one row per fast tick; slow-tick columns filled on slow ticks), ``scales``
+(one row per slow tick and scale) and ``nodes`` (the tracked nodes, one row per tick).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .graph import Graph
+from .params import NODE_TYPES
+from .state import State
+
+TIMESERIES_FAST = (
+    ["tick", "time", "E_total"]
+    + [f"E_mean_{t}" for t in NODE_TYPES]
+    + ["active", "saturated", "injected", "rho", "sigma", "participation", "delta_E", "band"]
+)
+TIMESERIES_SLOW = (
+    ["err", "C_root", "R_mean", "R_frac_ge1", "persistence_loss", "F_coh", "E_phase", "S_phase", "order"]
+    + [f"W_mean_{t}" for t in NODE_TYPES]
+    + [f"w_mean_{t}" for t in NODE_TYPES]
+    + ["alive"]
+)
+TIMESERIES_COLUMNS = TIMESERIES_FAST + TIMESERIES_SLOW
+SCALES_COLUMNS = ["tick", "time", "scale", "n", "alive", "E_mean", "C", "gamma", "lam", "R", "dkl", "pressure"]
+NODES_COLUMNS = ["tick", "time", "node", "type", "scale", "E", "w", "R", "C"]
+
+
+def type_means(values: np.ndarray, node_type: np.ndarray, counts: np.ndarray) -> list[float]:
+    """Mean of ``values`` per node type (NaN for absent types)."""
+    sums = np.bincount(node_type, weights=values, minlength=len(NODE_TYPES))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return list(np.where(counts > 0, sums / np.maximum(counts, 1), np.nan))
+
+
+class Recorder:
+    """Accumulates the output tables of one run."""
+
+    def __init__(self, graph: Graph, st: State, tracked: np.ndarray) -> None:
+        self.graph = graph
+        self.tracked = tracked
+        self.type_counts = np.bincount(st.node_type, minlength=len(NODE_TYPES))
+        src_type = st.node_type[graph.edge_src]
+        self.edge_type = src_type
+        self.edge_type_counts = np.bincount(src_type, minlength=len(NODE_TYPES))
+        self.timeseries: list[dict[str, Any]] = []
+        self.scales: list[dict[str, Any]] = []
+        self.nodes: list[tuple] = []
+        self._tracked_type = st.node_type[tracked]
+        self._tracked_scale = graph.scale[tracked]
+
+    def fast_row(self, tick: int, time: float, st: State, extra: dict[str, Any]) -> dict[str, Any]:
+        row: dict[str, Any] = {"tick": tick, "time": time, "E_total": float(st.E.sum())}
+        for t, m in zip(NODE_TYPES, type_means(st.E, st.node_type, self.type_counts), strict=True):
+            row[f"E_mean_{t}"] = m
+        row.update(extra)
+        self.timeseries.append(row)
+        self.track(tick, time, st)
+        return row
+
+    def slow_update(self, st: State, extra: dict[str, Any]) -> None:
+        """Fill the slow-tick columns of the latest fast row."""
+        row = self.timeseries[-1] if self.timeseries else {}
+        for t, m in zip(NODE_TYPES, type_means(st.W, self.edge_type, self.edge_type_counts), strict=True):
+            row[f"W_mean_{t}"] = m
+        for t, m in zip(NODE_TYPES, type_means(st.w, st.node_type, self.type_counts), strict=True):
+            row[f"w_mean_{t}"] = m
+        row["alive"] = int(st.alive.sum())
+        row.update(extra)
+
+    def scale_rows(self, tick: int, time: float, st: State) -> None:
+        g = self.graph
+        n_s = g.n_scales
+        alive = st.alive.astype(float)
+        n_alive = np.bincount(g.scale, weights=alive, minlength=n_s)
+        n_all = np.bincount(g.scale, minlength=n_s)
+
+        def mean(x: np.ndarray) -> np.ndarray:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.bincount(g.scale, weights=x * alive, minlength=n_s) / n_alive
+
+        cols = {
+            "E_mean": mean(st.E),
+            "C": mean(st.C),
+            "gamma": mean(st.gamma),
+            "lam": mean(st.lam),
+            "R": mean(st.R),
+            "dkl": mean(st.dkl),
+            "pressure": mean(st.pressure),
+        }
+        for s in range(n_s):
+            row = {"tick": tick, "time": time, "scale": s, "n": int(n_all[s]), "alive": int(n_alive[s])}
+            row.update({k: float(v[s]) for k, v in cols.items()})
+            self.scales.append(row)
+
+    def track(self, tick: int, time: float, st: State) -> None:
+        if self.tracked.size == 0:
+            return
+        i = self.tracked
+        for node, typ, sc, e, w, r, c in zip(
+            i, self._tracked_type, self._tracked_scale, st.E[i], st.w[i], st.R[i], st.C[i], strict=True
+        ):
+            self.nodes.append((tick, time, int(node), NODE_TYPES[typ], int(sc), float(e), float(w), float(r), float(c)))

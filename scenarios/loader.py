@@ -1,0 +1,165 @@
+"""Load and validate scenario files (SPEC 7, 10).
+
+A scenario file has the tables ``[scenario]`` (name, title, source seed, ticks, tracked
+nodes, which summary metrics to compute), ``[narrative]`` (the six classroom sections),
+``[params.*]`` (parameter overrides, validated like ``--set``), ``[[stimuli]]`` (the
+schedule) and optionally ``[sweep]`` (a ready sweep definition). Everything is validated
+before anything runs; errors name the file, the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from model.params import ParameterError, Params, flatten, resolve
+from model.stimuli import Selector, Stimulus
+
+SCENARIO_DIR = Path(__file__).resolve().parent
+NARRATIVE_SECTIONS = ("what_it_is", "how_it_works", "how_to_use_it", "things_to_notice", "things_to_try", "sources")
+NARRATIVE_TITLES = dict(
+    zip(
+        NARRATIVE_SECTIONS,
+        ("WHAT IT IS", "HOW IT WORKS", "HOW TO USE IT", "THINGS TO NOTICE", "THINGS TO TRY", "SOURCES"),
+        strict=True,
+    )
+)
+
+
+class ScenarioError(ValueError):
+    """A scenario cannot be found or is not valid."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Header(_Strict):
+    name: str
+    title: str
+    source: str = Field(description="seed document(s) the scenario comes from")
+    ticks: int = Field(ge=1, le=10_000_000)
+    tracked: list[Selector] = Field(default_factory=list)
+    metrics: str = Field("generic", description="which summary metrics analysis computes")
+
+
+class Narrative(_Strict):
+    what_it_is: str
+    how_it_works: str
+    how_to_use_it: str
+    things_to_notice: str
+    things_to_try: str
+    sources: str
+
+
+class SweepSpec(_Strict):
+    """A ready sweep (run by ``cohlab sweep SCENARIO --ready``)."""
+
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    ranges: dict[str, list[float]] = Field(default_factory=dict)
+    design: str = "grid"
+    samples: int = 0
+    replicates: int = 1
+    ticks: int | None = None
+    set: dict[str, Any] = Field(default_factory=dict)
+    description: str = ""
+
+
+class Scenario(_Strict):
+    """A validated scenario."""
+
+    scenario: Header
+    narrative: Narrative
+    params: dict[str, Any] = Field(default_factory=dict)
+    stimuli: list[Stimulus] = Field(default_factory=list)
+    sweep: SweepSpec | None = None
+    path: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.scenario.name
+
+    def resolve_params(self, overrides: dict[str, Any] | None = None) -> Params:
+        """The scenario's parameters with overrides applied (validated)."""
+        return resolve(flatten(self.params), overrides or {})
+
+
+def list_scenarios() -> list[str]:
+    """Names of the bundled scenarios."""
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.toml"))
+
+
+def scenario_path(name_or_path: str | Path) -> Path:
+    """A bundled scenario's file, or the given path."""
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or p.exists():
+        if not p.is_file():
+            raise ScenarioError(f"scenario file '{p}' does not exist")
+        return p
+    bundled = SCENARIO_DIR / f"{name_or_path}.toml"
+    if bundled.is_file():
+        return bundled
+    import difflib
+
+    near = difflib.get_close_matches(str(name_or_path), list_scenarios(), n=1)
+    hint = f"; did you mean '{near[0]}'?" if near else ""
+    raise ScenarioError(
+        f"unknown scenario '{name_or_path}'{hint} (available: {', '.join(list_scenarios())}, or a path to a .toml file)"
+    )
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """Read, parse and validate a scenario (its parameters included)."""
+    path = scenario_path(name_or_path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"scenario file '{path}': TOML syntax error: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"scenario file '{path}' cannot be read: {exc}") from None
+    return parse_scenario(data, str(path))
+
+
+def parse_scenario(data: dict[str, Any], where: str = "<scenario>") -> Scenario:
+    """Validate an already-parsed scenario table."""
+    try:
+        sc = Scenario.model_validate({**data, "path": where})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown key (allowed here: {_allowed(err['loc'])})"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        raise ScenarioError(f"scenario file '{where}': {loc}: {msg}") from None
+    try:
+        sc.resolve_params()
+    except ParameterError as exc:
+        raise ScenarioError(f"scenario file '{where}': {exc}") from None
+    return sc
+
+
+def _allowed(loc: tuple) -> str:
+    tables = {
+        (): Scenario,
+        ("scenario",): Header,
+        ("narrative",): Narrative,
+        ("sweep",): SweepSpec,
+    }
+    key = tuple(x for x in loc[:-1] if not isinstance(x, int))
+    model = tables.get(key, Stimulus if key[:1] == ("stimuli",) else None)
+    if key[-1:] == ("select",) or key[-1:] == ("tracked",):
+        model = Selector
+    return ", ".join(f for f in model.model_fields if f != "path") if model else "see the docs"
+
+
+def narrative_text(sc: Scenario) -> str:
+    """The narrative as plain text with the classroom headings."""
+    parts = []
+    for key in NARRATIVE_SECTIONS:
+        parts.append(f"{NARRATIVE_TITLES[key]}\n{getattr(sc.narrative, key).strip()}\n")
+    return "\n".join(parts)
