@@ -193,14 +193,14 @@ def consolidation(model: CoherenceModel) -> dict[str, Any]:
 
 
 def _tracked_groups(model: CoherenceModel) -> dict[str, np.ndarray]:
-    """Tracked node groups by their selector's note (scenario ``tracked`` order = group order)."""
+    """Tracked node groups given as explicit node lists, by label."""
     if not model.scenario:
         return {}
-    labels = ["group_" + str(i) for i in range(len(model.scenario.scenario.tracked))]
-    out = {}
-    for label, sel in zip(labels, model.scenario.scenario.tracked, strict=True):
-        out[label] = sel.resolve(model, np.random.default_rng(0)) if sel.count is None else np.empty(0, int)
-    return out
+    return {
+        sel.label or f"group_{k}": np.asarray(sel.nodes)
+        for k, sel in enumerate(model.scenario.scenario.tracked)
+        if sel.nodes is not None
+    }
 
 
 def _set_stimuli(model: CoherenceModel, key: str) -> list:

@@ -143,8 +143,6 @@ class CoherenceModel(mesa.Model):
         all_alive = bool(st.alive.all())
         prev_total = float(st.E.sum())
         injected = spreading.inject(st)
-        spreading.spread(st, self.Wt, p.spread.alpha, all_alive)
-        self._fast_hook_phase()
         chosen = None
         cons = None
         if p.consolidation.enabled:
@@ -153,6 +151,9 @@ class CoherenceModel(mesa.Model):
         if p.resistance.enabled and self.tick % p.resistance.interval == 0:
             resistance.update(g, st)
         ret = decay.retention(st, p, chosen)
+        gain = self.Wt @ spreading.senders(st, all_alive) if p.spread.alpha else None
+        spreading.spread(st, gain, p.spread.alpha, all_alive)
+        self._fast_hook_phase()
         removed, n_sat = decay.decay(st, ret, p)
         st.ret = ret
         self._removed_E += removed

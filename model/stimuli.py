@@ -33,6 +33,7 @@ class Selector(BaseModel):
     subtree: int | None = Field(None, ge=0, description="descendants of this node, itself included")
     leaves: bool = Field(False, description="only nodes without children")
     count: int | None = Field(None, ge=1, description="a seeded random choice of this many of the matches")
+    label: str | None = Field(None, description="a name for the group (tracked nodes)")
 
     def resolve(self, model: CoherenceModel, rng: np.random.Generator) -> np.ndarray:
         """Sorted node indices selected in this model."""

@@ -20,30 +20,48 @@ from ..state import State
 BANDS = ("subcritical", "critical", "supercritical", "runaway")
 
 
-def power_iterate(st: State, Wt: sp.csr_matrix, alpha: float, ret: np.ndarray, iterations: int) -> float:
-    """Advance the warm-started power iteration; store v and return ρ̂ (0 when nothing is alive)."""
+def power_step(Wt: sp.csr_matrix, v: np.ndarray, ret: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
+    """(A·v, ‖A·v‖₂) with A = diag(ret)·(I + α·Wᵀ); ret is 0 on dormant nodes."""
+    av = Wt @ v
+    av *= alpha
+    av += v
+    av *= ret
+    return av, float(np.sqrt(np.dot(av, av)))
+
+
+def start_vector(st: State) -> np.ndarray:
+    """The warm-start vector, restricted to alive nodes and normalised (zeros if none is alive)."""
     alive = st.alive
-    v = st.power_v
+    v = st.power_v if alive.all() else np.where(alive, st.power_v, 0.0)
+    norm = np.linalg.norm(v)
+    if norm == 0.0:
+        n_alive = int(alive.sum())
+        return alive / np.sqrt(n_alive) if n_alive else np.zeros_like(v)
+    return v / norm
+
+
+def power_iterate(
+    st: State,
+    Wt: sp.csr_matrix,
+    alpha: float,
+    ret: np.ndarray,
+    iterations: int,
+    first: tuple[np.ndarray, float] | None = None,
+) -> float:
+    """Advance the warm-started power iteration; store v and return ρ̂ (0 when nothing is alive).
+
+    ``first`` optionally gives (A·v, ‖A·v‖) for the first iteration, already computed.
+    """
+    ret_alive = ret if st.alive.all() else np.where(st.alive, ret, 0.0)
+    v = start_vector(st)
     rho = 0.0
-    for _ in range(iterations):
-        if not alive.all():
-            v = np.where(alive, v, 0.0)
-        norm = np.linalg.norm(v)
-        if norm == 0.0:
-            if not alive.any():
-                st.power_v = v
-                return 0.0
-            v = alive / np.sqrt(alive.sum())
-            norm = 1.0
-        av = v + alpha * (Wt @ v) if alpha else v.copy()
-        av *= ret
-        if not alive.all():
-            av[~alive] = 0.0
-        rho = float(np.linalg.norm(av) / norm)
-        n_av = np.linalg.norm(av)
-        v = av / n_av if n_av > 0 else av
+    for it in range(iterations):
+        if not v.any():
+            break
+        av, rho = first if (first is not None and it == 0) else power_step(Wt, v, ret_alive, alpha)
+        v = av / rho if rho > 0 else av
     st.power_v = v
-    return rho
+    return rho  # ‖A·v‖/‖v‖ with ‖v‖ = 1
 
 
 def control(st: State, cp: ControllerParams, rho: float) -> None:

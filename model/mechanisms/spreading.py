@@ -10,7 +10,6 @@ turns into a persistence income (SPEC 4.7, 5.4).
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..state import State
 
@@ -25,15 +24,17 @@ def inject(st: State) -> float:
     return total
 
 
-def spread(st: State, Wt: sp.csr_matrix, alpha: float, all_alive: bool) -> None:
-    """E ← E + α·Wᵀ·E; dormant nodes neither send nor receive."""
-    if alpha == 0.0:
+def spread(st: State, gain: np.ndarray | None, alpha: float, all_alive: bool) -> None:
+    """E ← E + α·(Wᵀ·E), given ``gain`` = Wᵀ·E over alive senders; dormant nodes receive nothing."""
+    if gain is None or alpha == 0.0:
         return
-    if all_alive:
-        gain = Wt @ st.E
-    else:
-        gain = Wt @ np.where(st.alive, st.E, 0.0)
-        gain[~st.alive] = 0.0
     gain *= alpha
+    if not all_alive:
+        gain[~st.alive] = 0.0
     st.E += gain
     st.received_sum += gain
+
+
+def senders(st: State, all_alive: bool) -> np.ndarray:
+    """The energy that may spread: E of alive nodes."""
+    return st.E if all_alive else np.where(st.alive, st.E, 0.0)

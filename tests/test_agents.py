@@ -1,0 +1,25 @@
+"""NodeAgent views (SPEC 9.2): one agent per node, attributes read and write the arrays."""
+
+from __future__ import annotations
+
+from model import CoherenceModel
+
+
+def test_one_agent_per_node_viewing_the_arrays() -> None:
+    m = CoherenceModel(seed=0)
+    agents = sorted(m.agents, key=lambda a: a.index)
+    assert len(agents) == m.graph.n
+    a = agents[4]
+    assert (a.scale, a.depth, a.parent, a.children) == (2, 2, 1, [13, 14, 15])
+    assert a.node_type == "default"
+    a.energy = 2.5
+    assert m.state.E[4] == 2.5
+    m.state.R[4] = 0.7
+    assert a.R == 0.7
+    w = a.weights
+    assert set(w) == set(m.graph.neighbours(4).tolist())
+    a.set_weight(13, 0.3)
+    assert a.weights[13] == 0.3
+    m.step()
+    assert a.energy == m.state.E[4]
+    assert len(m.agents) == m.graph.n  # created once, never again
