@@ -30,6 +30,59 @@ TIMESERIES_COLUMNS = TIMESERIES_FAST + TIMESERIES_SLOW
 SCALES_COLUMNS = ["tick", "time", "scale", "n", "alive", "E_mean", "C", "gamma", "lam", "R", "dkl", "pressure"]
 NODES_COLUMNS = ["tick", "time", "node", "type", "scale", "E", "w", "R", "C"]
 
+_PER_TYPE = "one column per node type (default, memory, task, principle, goal); empty where the type is absent"
+TIMESERIES_DOCS = {
+    "tick": "fast tick number (1, 2, …)",
+    "time": "simulation time in ticks (tick · clock.dt_fast)",
+    "E_total": "total activation ΣE after the tick",
+    "E_mean_<type>": f"mean activation of the nodes of a type; {_PER_TYPE}",
+    "active": "nodes with E > controller.active_threshold",
+    "saturated": "nodes clamped at decay.E_max this tick",
+    "injected": "energy injected by stimuli and load this tick",
+    "rho": "spectral radius ρ of diag(ret)·(I + α·Wᵀ) (power-iteration estimate)",
+    "sigma": "branching ratio ΣE(t+1)/(ΣE(t) + injected(t+1))",
+    "participation": "participation ratio (ΣE)²/ΣE²: how many nodes carry the energy",
+    "delta_E": "activation decay rate δ_E used in this tick (the controller's output)",
+    "band": "criticality band of ρ: subcritical, critical, supercritical, runaway",
+    "err": "slow ticks: coherence error (C_root − C*)²",
+    "C_root": "slow ticks: coherence of the root",
+    "R_mean": "slow ticks: mean persistence ratio R over alive nodes",
+    "R_frac_ge1": "slow ticks: fraction of alive nodes with R ≥ 1",
+    "persistence_loss": "slow ticks: mean relu(1 − R)² over alive nodes",
+    "F_coh": "slow ticks (phase on): coherence free energy E_phase − T·S_phase",
+    "E_phase": "slow ticks (phase on): phase-gradient energy Σ W̄(1 − cos Δφ)/Σ W̄",
+    "S_phase": "slow ticks (phase on): entropy of the phase histogram",
+    "order": "slow ticks (phase on): global order parameter |mean e^{iφ}|",
+    "W_mean_<type>": f"slow ticks: mean outgoing edge weight of the nodes of a type; {_PER_TYPE}",
+    "w_mean_<type>": f"slow ticks: mean node weight w of a type; {_PER_TYPE}",
+    "alive": "slow ticks: number of alive (not dormant) nodes",
+}
+SCALES_DOCS = {
+    "tick": "fast tick of the slow tick",
+    "time": "simulation time",
+    "scale": "scale (0 = leaves, D = root)",
+    "n": "nodes at this scale",
+    "alive": "alive nodes at this scale",
+    "E_mean": "mean activation",
+    "C": "mean coherence C",
+    "gamma": "mean coherence gain γ",
+    "lam": "mean adjoint λ",
+    "R": "mean persistence ratio R",
+    "dkl": "mean D_KL(q‖p)",
+    "pressure": "mean persistence pressure",
+}
+NODES_DOCS = {
+    "tick": "fast tick",
+    "time": "simulation time",
+    "node": "node index (breadth-first)",
+    "type": "node type",
+    "scale": "node scale",
+    "E": "activation",
+    "w": "node weight",
+    "R": "persistence ratio",
+    "C": "coherence",
+}
+
 
 def type_means(values: np.ndarray, node_type: np.ndarray, counts: np.ndarray) -> list[float]:
     """Mean of ``values`` per node type (NaN for absent types)."""
