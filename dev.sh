@@ -19,8 +19,13 @@ ensure_venv() {
   want=$(sha256sum pyproject.toml | cut -d' ' -f1)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "==> installing Coherence Lab and its pinned dependencies"
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -e ".[test]"
+    local log="$VENV/install.log"
+    if ! { "$VENV/bin/python" -m pip install --upgrade pip && "$VENV/bin/python" -m pip install -e ".[test]"; } \
+      >"$log" 2>&1; then
+      tail -n 30 "$log" >&2
+      echo "installation failed (full log: $log)" >&2
+      exit 1
+    fi
     echo "$want" >"$stamp"
   fi
 }
