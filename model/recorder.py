@@ -86,6 +86,8 @@ NODES_DOCS = {
 
 def type_means(values: np.ndarray, node_type: np.ndarray, counts: np.ndarray) -> list[float]:
     """Mean of ``values`` per node type (NaN for absent types)."""
+    if np.count_nonzero(counts) == 1:  # one type only: its mean is the overall mean (no bincount pass)
+        return [float(values.mean()) if c else np.nan for c in counts]
     sums = np.bincount(node_type, weights=values, minlength=len(NODE_TYPES))
     with np.errstate(invalid="ignore", divide="ignore"):
         return list(np.where(counts > 0, sums / np.maximum(counts, 1), np.nan))
