@@ -15,7 +15,7 @@ import pandas as pd
 
 from model.params import M_E, M_W, NODE_TYPES
 
-from .export import timeseries_frame
+from .export import nodes_frame, timeseries_frame
 from .fitting import fit_half_life
 
 if TYPE_CHECKING:
@@ -178,7 +178,7 @@ def consolidation(model: CoherenceModel) -> dict[str, Any]:
         },
     }
     groups = _tracked_groups(model)
-    nodes = pd.DataFrame(model.recorder.nodes, columns=["tick", "time", "node", "type", "scale", "E", "w", "R", "C"])
+    nodes = nodes_frame(model)
     fits = {}
     for label, idx in groups.items():
         sub = nodes[nodes["node"].isin(idx)].groupby("time")["E"].mean()
@@ -223,3 +223,98 @@ def _initial(model: CoherenceModel, key: str) -> Any:
 
     base = model.scenario.resolve_params() if model.scenario else resolve()
     return to_dotted(resolve(flatten(base.model_dump()), model.overrides))[key]
+
+
+@metric("coherence_backprop")
+def coherence_backprop(model: CoherenceModel) -> dict[str, Any]:
+    """Error before and after γ learning (single samples and 10-slow-tick means), and the final γ per scale."""
+    ts = timeseries_frame(model)
+    err = ts["err"].dropna().to_numpy() if "err" in ts else np.array([])
+    out: dict[str, Any] = {"slow_ticks": int(err.size)}
+    if err.size:
+        k = min(10, err.size)
+        first, last = float(err[:k].mean()), float(err[-k:].mean())
+        out.update(
+            initial_error=float(err[0]),
+            final_error=float(err[-1]),
+            reduction_single_sample=1 - float(err[-1]) / float(err[0]) if err[0] > 0 else math.nan,
+            mean_error_first_10=first,
+            mean_error_last_10=last,
+            reduction=1 - last / first if first > 0 else math.nan,
+        )
+    g, st = model.graph, model.state
+    internal = g.n_children > 0
+    out["gamma_by_scale"] = [float(st.gamma[(g.scale == s)].mean()) for s in range(g.n_scales)]
+    out["gamma_learned_by_scale"] = [
+        float(st.gamma[(g.scale == s) & internal].mean()) if ((g.scale == s) & internal).any() else None
+        for s in range(g.n_scales)
+    ]
+    out["adjoint_by_scale"] = [float(np.abs(st.lam[g.scale == s]).mean()) for s in range(g.n_scales)]
+    return out
+
+
+@metric("phase")
+def phase_metrics(model: CoherenceModel) -> dict[str, Any]:
+    """Order parameter and free energy, averaged over the second half of the run (the steady state)."""
+    ts = timeseries_frame(model)
+    slow = ts.dropna(subset=["order"])
+    late = slow[slow["time"] > slow["time"].max() / 2] if len(slow) else slow
+    out: dict[str, Any] = {"T": model.params.phase.T, "K": model.params.phase.K}
+    for col in ("order", "E_phase", "S_phase", "F_coh"):
+        out[f"{col}_mean"] = float(late[col].mean()) if len(late) else math.nan
+    return out
+
+
+@metric("persistence")
+def persistence_metrics(model: CoherenceModel) -> dict[str, Any]:
+    """Steady state before any shift; the shifted subtree before, at and after its shift; recovery; dormancy."""
+    ts = timeseries_frame(model)
+    slow = ts.dropna(subset=["R_mean"])
+    shifts = [s for s in (model.scenario.stimuli if model.scenario else []) if s.kind == "environment_shift"]
+    once = [s for s in shifts if s.every is None]
+    first_change = min((s.at for s in shifts), default=math.inf)
+    steady = slow[(slow["time"] >= min(300.0, first_change / 2)) & (slow["time"] < first_change)]
+    out: dict[str, Any] = {
+        "steady_state": {
+            "window": [float(steady["time"].min()), float(steady["time"].max())] if len(steady) else None,
+            "R_median": float(steady["R_median"].mean()) if len(steady) else math.nan,
+            "R_frac_in_0.5_2": float(steady["R_frac_in_band"].mean()) if len(steady) else math.nan,
+            "R_mean": float(steady["R_mean"].mean()) if len(steady) else math.nan,
+        },
+        "alive_final": int(model.state.alive.sum()),
+        "dormant_final": int((~model.state.alive).sum()),
+        "deaths": sum(e["count"] for e in model.events.of("persistence.death")),
+    }
+    nodes = nodes_frame(model)
+    groups = _tracked_subtrees(model)
+    slow_times = set(slow["time"])
+    for label, idx in groups.items():
+        rows = nodes[nodes["node"].isin(idx) & nodes["time"].isin(slow_times)].groupby("time")
+        sub, dkl = rows["R"].mean(), rows["dkl"].mean()
+        entry: dict[str, Any] = {"nodes": len(idx), "R_mean_final": float(sub.iloc[-1]) if len(sub) else math.nan}
+        entry["alive_final"] = int(model.state.alive[idx].sum())
+        if label == "shifted" and once:
+            t0 = once[0].at
+            before, after = sub[sub.index < t0], sub[sub.index >= t0]
+            entry["R_before"] = float(before.iloc[-1]) if len(before) else math.nan
+            entry["R_at"] = float(after.iloc[0]) if len(after) else math.nan
+            entry["R_min_after"] = float(after.min()) if len(after) else math.nan
+            d_before, d_after = dkl[dkl.index < t0], dkl[dkl.index >= t0]
+            entry["dkl_before"] = float(d_before.iloc[-1]) if len(d_before) else math.nan
+            entry["dkl_at"] = float(d_after.iloc[0]) if len(d_after) else math.nan
+            entry["dkl_final"] = float(d_after.iloc[-1]) if len(d_after) else math.nan
+            entry["R_final"] = float(after.iloc[-1]) if len(after) else math.nan
+            recovered = after[after >= 1.0]
+            entry["recovery_ticks"] = float(recovered.index[0] - t0) if len(recovered) else None
+        out[label] = entry
+    return out
+
+
+def _tracked_subtrees(model: CoherenceModel) -> dict[str, np.ndarray]:
+    if not model.scenario:
+        return {}
+    return {
+        sel.label or f"group_{k}": sel.resolve(model, np.random.default_rng(0))
+        for k, sel in enumerate(model.scenario.scenario.tracked)
+        if sel.count is None
+    }

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 
 from model.params import NODE_TYPES
 
-from .export import nodes_frame, timeseries_frame
+from .export import nodes_frame, scales_frame, timeseries_frame
 
 if TYPE_CHECKING:
     from model.model import CoherenceModel
@@ -87,3 +87,51 @@ def rho_timeline(model: CoherenceModel, out: Path) -> Path | None:
     ax_e.plot(ts["time"], ts["E_total"] / model.graph.n, color="#ff7f0e")
     ax_e.set(ylabel="mean E", xlabel="tick")
     return _save(fig, out / "rho_timeline.png")
+
+
+@plot
+def coherence_plot(model: CoherenceModel, out: Path) -> Path | None:
+    """Root error and γ (and |λ|) per scale over slow ticks."""
+    if not model.params.coherence.enabled:
+        return None
+    ts, sc = timeseries_frame(model).dropna(subset=["err"]), scales_frame(model)
+    fig, (ax_e, ax_g, ax_l) = plt.subplots(1, 3, figsize=(16, 4.8))
+    ax_e.plot(ts["time"], ts["err"], color="black", lw=1)
+    ax_e.set(yscale="log", xlabel="tick", ylabel="(C_root − C*)²", title="Coherence error")
+    for s, grp in sc.groupby("scale"):
+        ax_g.plot(grp["time"], grp["gamma"], label=f"scale {s}")
+        ax_l.plot(grp["time"], grp["lam"].abs(), label=f"scale {s}")
+    ax_g.set(xlabel="tick", ylabel="mean γ", title="Gain γ per scale")
+    ax_l.set(yscale="symlog", xlabel="tick", ylabel="mean |λ|", title="Adjoint λ per scale")
+    ax_g.legend(fontsize=8)
+    return _save(fig, out / "coherence.png")
+
+
+@plot
+def persistence_plot(model: CoherenceModel, out: Path) -> Path | None:
+    """R and D_KL per scale over slow ticks."""
+    if not model.params.persistence.enabled:
+        return None
+    sc = scales_frame(model)
+    fig, (ax_r, ax_d) = plt.subplots(1, 2, figsize=(13, 4.8))
+    for s, grp in sc.groupby("scale"):
+        ax_r.plot(grp["time"], grp["R"], label=f"scale {s}")
+        ax_d.plot(grp["time"], grp["dkl"], label=f"scale {s}")
+    ax_r.axhline(1.0, color="black", ls="--", lw=1)
+    ax_r.set(xlabel="tick", ylabel="mean R", title="Persistence ratio per scale")
+    ax_d.set(xlabel="tick", ylabel="mean D_KL(q‖p)", title="Model divergence per scale")
+    ax_r.legend(fontsize=8)
+    return _save(fig, out / "persistence.png")
+
+
+@plot
+def free_energy_plot(model: CoherenceModel, out: Path) -> Path | None:
+    """F_coh, E_phase and S_phase over slow ticks."""
+    if not model.params.phase.enabled:
+        return None
+    ts = timeseries_frame(model).dropna(subset=["F_coh"])
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4.2))
+    for ax, col in zip(axes, ("order", "E_phase", "S_phase", "F_coh"), strict=True):
+        ax.plot(ts["time"], ts[col])
+        ax.set(xlabel="tick", title=col)
+    return _save(fig, out / "free_energy.png")

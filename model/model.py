@@ -18,7 +18,7 @@ from agents import NodeAgent
 from .clocks import FAST, SLOW, advance, periodic
 from .events import EventLog
 from .graph import Graph, build_graph
-from .mechanisms import consolidation, criticality, decay, resistance, spreading, weights
+from .mechanisms import coherence, consolidation, criticality, decay, persistence, phase, resistance, spreading, weights
 from .params import NODE_TYPES, ParameterError, Params, resolve, to_dotted
 from .recorder import Recorder
 from .state import State, initial_state
@@ -69,6 +69,7 @@ class CoherenceModel(mesa.Model):
 
         self.graph: Graph = build_graph(self.params.graph, self.rng_graph)
         self.state: State = initial_state(self.graph, self.params, self.rng_init)
+        persistence.init_reality(self.graph, self.state, self.params, self.rng_init)
         self.Wt = self.graph.matrix(self.state.W)  # shares memory with state.W
         self.events = EventLog()
         self.tick = 0
@@ -253,15 +254,47 @@ class CoherenceModel(mesa.Model):
         ret = decay.retention(st, self.params, None) if st.window_ticks == 0 and self.tick == 0 else st.ret
         st.rho = criticality.power_iterate(st, self.Wt, self.params.spread.alpha, ret, iterations)
 
-    # mechanism hooks filled in by later sections (phase, coherence, persistence)
     def _fast_hook_phase(self) -> None:
-        return None
+        """SPEC 4.3: phase dynamics, when on."""
+        if self.params.phase.enabled:
+            phase.phase_step(self.graph, self.state, self.params, self.rng_dyn, self.params.clock.dt_fast)
 
     def _slow_hook_coherence(self) -> dict[str, Any]:
-        return {}
+        """SPEC 5.3: coherence free energy (phase on) and coherence backpropagation (coherence on)."""
+        p, g, st = self.params, self.graph, self.state
+        out: dict[str, Any] = {}
+        fe: dict[str, Any] = {}
+        if p.phase.enabled:
+            fe = phase.phase_free_energy(g, st, p)
+            out.update({k: fe[k] for k in ("F_coh", "E_phase", "S_phase", "order")})
+        if p.coherence.enabled:
+            res = coherence.coherence_slow_tick(g, st, p, self.rng_dyn)
+            out.update(err=res["err"], C_root=res["C_root"])
+            fields: dict[str, Any] = {"err": res["err"], "C_root": res["C_root"], "gamma": res["gamma_by_scale"]}
+            fields["adjoint"] = res["lam_by_scale"]
+            if fe:
+                fields.update(F_coh=fe["F_coh"], F_coh_by_scale=[s["F_coh"] for s in fe["by_scale"]])
+            self.events.emit("coherence.update", self.tick, **fields)
+        return out
 
     def _slow_hook_persistence(self) -> dict[str, Any]:
-        return {}
+        """SPEC 5.4: the persistence law, when on."""
+        p, st = self.params, self.state
+        if not p.persistence.enabled:
+            return {}
+        res = persistence.persistence_slow_tick(self.graph, st, p, self.rng_dyn, self.slow_ticks)
+        died = res.pop("died")
+        self.events.emit(
+            "persistence.update",
+            self.tick,
+            loss=res["persistence_loss"],
+            **{"mean_R": res["R_mean"], "fraction_R_ge_1": res["R_frac_ge1"]},
+        )
+        if died.size:
+            self.events.emit(
+                "persistence.death", self.tick, nodes=died, count=int(died.size), alive=int(st.alive.sum())
+            )
+        return res
 
     def _tracked_nodes(self) -> np.ndarray:
         if not self.scenario or not self.scenario.scenario.tracked:

@@ -21,14 +21,26 @@ TIMESERIES_FAST = (
     + ["active", "saturated", "injected", "rho", "sigma", "participation", "delta_E", "band"]
 )
 TIMESERIES_SLOW = (
-    ["err", "C_root", "R_mean", "R_frac_ge1", "persistence_loss", "F_coh", "E_phase", "S_phase", "order"]
+    [
+        "err",
+        "C_root",
+        "R_mean",
+        "R_median",
+        "R_frac_ge1",
+        "R_frac_in_band",
+        "persistence_loss",
+        "F_coh",
+        "E_phase",
+        "S_phase",
+        "order",
+    ]
     + [f"W_mean_{t}" for t in NODE_TYPES]
     + [f"w_mean_{t}" for t in NODE_TYPES]
     + ["alive"]
 )
 TIMESERIES_COLUMNS = TIMESERIES_FAST + TIMESERIES_SLOW
 SCALES_COLUMNS = ["tick", "time", "scale", "n", "alive", "E_mean", "C", "gamma", "lam", "R", "dkl", "pressure"]
-NODES_COLUMNS = ["tick", "time", "node", "type", "scale", "E", "w", "R", "C"]
+NODES_COLUMNS = ["tick", "time", "node", "type", "scale", "E", "w", "R", "C", "dkl", "pressure", "alive"]
 
 _PER_TYPE = "one column per node type (default, memory, task, principle, goal); empty where the type is absent"
 TIMESERIES_DOCS = {
@@ -47,7 +59,9 @@ TIMESERIES_DOCS = {
     "err": "slow ticks: coherence error (C_root − C*)²",
     "C_root": "slow ticks: coherence of the root",
     "R_mean": "slow ticks: mean persistence ratio R over alive nodes",
+    "R_median": "slow ticks: median R over alive nodes",
     "R_frac_ge1": "slow ticks: fraction of alive nodes with R ≥ 1",
+    "R_frac_in_band": "slow ticks: fraction of alive nodes with 0.5 ≤ R ≤ 2",
     "persistence_loss": "slow ticks: mean relu(1 − R)² over alive nodes",
     "F_coh": "slow ticks (phase on): coherence free energy E_phase − T·S_phase",
     "E_phase": "slow ticks (phase on): phase-gradient energy Σ W̄(1 − cos Δφ)/Σ W̄",
@@ -81,6 +95,9 @@ NODES_DOCS = {
     "w": "node weight",
     "R": "persistence ratio",
     "C": "coherence",
+    "dkl": "D_KL(q‖p) of the node's prediction",
+    "pressure": "persistence pressure",
+    "alive": "False once dormant",
 }
 
 
@@ -127,6 +144,9 @@ class Recorder:
             row[f"w_mean_{t}"] = m
         row["alive"] = int(st.alive.sum())
         row.update(extra)
+        if self.tracked.size:  # the tracked rows of this tick show the state after the slow tick
+            del self.nodes[-self.tracked.size :]
+            self.track(row["tick"], row["time"], st)
 
     def scale_rows(self, tick: int, time: float, st: State) -> None:
         g = self.graph
@@ -157,7 +177,8 @@ class Recorder:
         if self.tracked.size == 0:
             return
         i = self.tracked
-        for node, typ, sc, e, w, r, c in zip(
-            i, self._tracked_type, self._tracked_scale, st.E[i], st.w[i], st.R[i], st.C[i], strict=True
-        ):
-            self.nodes.append((tick, time, int(node), NODE_TYPES[typ], int(sc), float(e), float(w), float(r), float(c)))
+        cols = (st.E[i], st.w[i], st.R[i], st.C[i], st.dkl[i], st.pressure[i])
+        for k, node in enumerate(i):
+            values = tuple(float(col[k]) for col in cols)
+            typ, sc = NODE_TYPES[self._tracked_type[k]], int(self._tracked_scale[k])
+            self.nodes.append((tick, time, int(node), typ, sc, *values, bool(st.alive[node])))

@@ -150,6 +150,14 @@ def _set(model: CoherenceModel, stim: Stimulus, nodes: np.ndarray) -> None:
     model.set_param(stim.key, stim.value)
 
 
+@stimulus_kind("environment_shift")
+def _environment_shift(model: CoherenceModel, stim: Stimulus, nodes: np.ndarray) -> None:
+    """Redraw the reality of the selected nodes' leaves (with ``every``: a volatile subtree)."""
+    from .mechanisms.persistence import redraw_reality
+
+    redraw_reality(model.graph, model.state, model.rng_dyn, nodes)
+
+
 def load_process(model: CoherenceModel, rng: np.random.Generator) -> Generator[Any, Any, None]:
     """Background load: Poisson(load.rate) pulses of load.amount into random alive nodes, every fast tick."""
     env = model.env
