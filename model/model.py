@@ -273,7 +273,7 @@ class CoherenceModel(mesa.Model):
             fields: dict[str, Any] = {"err": res["err"], "C_root": res["C_root"], "gamma": res["gamma_by_scale"]}
             fields["adjoint"] = res["lam_by_scale"]
             if fe:
-                fields.update(F_coh=fe["F_coh"], F_coh_by_scale=[s["F_coh"] for s in fe["by_scale"]])
+                fields.update(F_coh=fe["F_coh"], F_coh_by_scale=fe["F_coh_by_scale"])
             self.events.emit("coherence.update", self.tick, **fields)
         return out
 
@@ -284,6 +284,7 @@ class CoherenceModel(mesa.Model):
             return {}
         res = persistence.persistence_slow_tick(self.graph, st, p, self.rng_dyn, self.slow_ticks)
         died = res.pop("died")
+        res = {k: v for k, v in res.items() if not k.endswith("_by_scale")}
         self.events.emit(
             "persistence.update",
             self.tick,

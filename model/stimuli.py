@@ -155,7 +155,7 @@ def _environment_shift(model: CoherenceModel, stim: Stimulus, nodes: np.ndarray)
     """Redraw the reality of the selected nodes' leaves (with ``every``: a volatile subtree)."""
     from .mechanisms.persistence import redraw_reality
 
-    redraw_reality(model.graph, model.state, model.rng_dyn, nodes)
+    redraw_reality(model.graph, model.state, model.params, model.rng_dyn, nodes)
 
 
 def load_process(model: CoherenceModel, rng: np.random.Generator) -> Generator[Any, Any, None]:

@@ -1,22 +1,36 @@
 """Coherence backpropagation across the scales (SPEC 5.3, seed 000).
 
-Input of each leaf x (``coherence.input``): ``"phase"`` (local phase order), ``"activation"``
-(Ē/(Ē + E_half)) or a number plus Gaussian noise, clipped to [0.1, 0.99].
+Choices (where the spec is silent):
 
-    forward (bottom-up):  C_leaf = x;   g_i = Σ_c w_c·C_c / Σ_c w_c (alive children);   C_i = tanh(γ_i·g_i)
-    error:                err = (C_root − C*)²
-    adjoint (top-down):   λ_root = 2(C_root − C*);   λ_c = λ_p·γ_p·(1 − C_p²)·w_c/Σw
-    learning:             γ_i ← clip(γ_i − η·λ_i·(1 − C_i²)·g_i, 0, 10)   (internal nodes)
+- **Inputs.** Every input kind (``"phase"``, ``"activation"``, a number plus noise) is clipped
+  to [0.1, 0.99]. ``"activation"`` uses the window mean ``Ē = E_sum / max(window_ticks, 1)``
+  (0 before any fast tick, so x = 0.1). A numeric input draws one normal per node (N draws
+  per slow tick, only when ``input_noise > 0``), so the random stream does not depend on
+  which nodes are alive.
+- **The live tree.** Dormant nodes have C = g = λ = 0, take no part in any aggregate and
+  never learn. An alive internal node whose children are all dormant becomes a leaf of the
+  live tree: C = its own input x, g = 0, and its γ is not learned (it is not used). Setting
+  its C to 0 instead would make a subtree's death look like incoherence to the node above.
+- **Dormant root.** ``err`` is NaN, every λ is 0 and no γ changes.
+- **Per scale** (returned arrays indexed by scale 0 … D): means over alive nodes (NaN for a
+  scale without alive nodes). Scale-0 γ is the never-used leaf γ (``gamma0``), as in the
+  seed's table. λ is averaged with its sign (every λ shares the sign of C_root − C*).
 
-λ_i(1 − C_i²)g_i is exactly ∂err/∂γ_i; every λ is computed from the current γ before any γ
-changes. Everything is vectorised per depth level (children of a level are contiguous).
+Equations (w = node weights, C* = ``coherence.target``, η = ``coherence.eta``):
 
-Choices: an internal node whose children are all dormant has g = 0 (so C = 0) and learns
-nothing; dormant nodes carry C = 0 and λ = 0.
+    input        x_i = clip(u_i, 0.1, 0.99),  u = local phase order | Ē/(Ē + E_half) | number + σ·N(0, 1)
+    forward      C_leaf = x;   g_i = Σ_{c alive} w_c·C_c / Σ_{c alive} w_c;   C_i = tanh(γ_i·g_i)   (bottom-up)
+    error        err = (C_root − C*)²
+    adjoint      λ_root = 2·(C_root − C*);   λ_c = λ_p·γ_p·(1 − C_p²)·w_c / Σ_{c' alive} w_c'    (top-down)
+    learning     γ_i ← clip(γ_i − η·λ_i·(1 − C_i²)·g_i, 0, 10)                                    (internal)
+
+λ_i is ∂err/∂C_i, so λ_i·(1 − C_i²)·g_i = ∂err/∂γ_i: the update is gradient descent on the
+root error. Every λ is computed from the current γ before any γ changes.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -24,85 +38,97 @@ import numpy as np
 from ..graph import Graph
 from ..params import Params
 from ..state import State
+from .levels import scale_mean, sum_over_children
 from .phase import local_order
 
+INPUT_MIN, INPUT_MAX = 0.1, 0.99
+GAMMA_MIN, GAMMA_MAX = 0.0, 10.0
 
-def leaf_input(graph: Graph, st: State, p: Params, rng: np.random.Generator) -> np.ndarray:
-    """The input x of every node (only leaves use it)."""
-    cp = p.coherence
+
+def leaf_input(graph: Graph, st: State, params: Params, rng: np.random.Generator) -> np.ndarray:
+    """The input x of every node, clipped to [0.1, 0.99] (only nodes acting as leaves use it).
+
+    Args:
+        graph: the topology.
+        st: the state (phi and W for ``"phase"``; E_sum and window_ticks for ``"activation"``).
+        params: ``coherence.input``, ``coherence.input_noise``, ``coherence.E_half``.
+        rng: draws the Gaussian noise of a numeric input.
+
+    Returns:
+        An array of length N.
+    """
+    cp = params.coherence
     if cp.input == "phase":
         x = local_order(graph, st)
     elif cp.input == "activation":
-        e_bar = st.E_sum / st.window_ticks if st.window_ticks else st.E
+        e_bar = st.E_sum / max(st.window_ticks, 1)
         x = e_bar / (e_bar + cp.E_half)
     else:
         x = np.full(graph.n, float(cp.input))
         if cp.input_noise > 0:
-            x = x + cp.input_noise * rng.standard_normal(graph.n)
-    return np.clip(x, 0.1, 0.99)
+            x += cp.input_noise * rng.standard_normal(graph.n)
+    return np.clip(x, INPUT_MIN, INPUT_MAX)
 
 
-def forward(graph: Graph, st: State, x: np.ndarray) -> None:
-    """Bottom-up: C and g for every node."""
-    w = np.where(st.alive, st.w, 0.0)
-    st.g[:] = 0.0
-    st.C[:] = np.where(graph.is_leaf, x, 0.0)
-    for d in range(graph.max_depth - 1, -1, -1):
-        kids = graph.level(d + 1)
-        par = graph.parent[kids]
-        num = np.bincount(par, weights=w[kids] * st.C[kids], minlength=graph.n)
-        den = np.bincount(par, weights=w[kids], minlength=graph.n)
+def coherence_slow_tick(graph: Graph, st: State, params: Params, rng: np.random.Generator) -> dict[str, Any]:
+    """Forward pass, root error, adjoint pass, then γ learning (SPEC 5.3); mutates C, g, lam, gamma.
+
+    Returns:
+        ``err`` (the root error before learning; NaN if the root is dormant), ``C_root``, and
+        per-scale means over alive nodes as float arrays indexed by scale 0 … D:
+        ``C_by_scale``, ``gamma_by_scale`` (after learning), ``lam_by_scale``.
+    """
+    cp = params.coherence
+    x = leaf_input(graph, st, params, rng)
+    live_weight = np.where(st.alive, st.w, 0.0)
+    child_weight = _forward(graph, st, x, live_weight)
+    root_alive = bool(st.alive[0])
+    err = float((st.C[0] - cp.target) ** 2) if root_alive else math.nan
+    _adjoint(graph, st, cp.target, live_weight, child_weight)
+    learns = child_weight > 0  # alive internal nodes with alive children (dormant nodes have 0)
+    step = cp.eta * st.lam * (1.0 - st.C**2) * st.g
+    st.gamma[:] = np.where(learns, np.clip(st.gamma - step, GAMMA_MIN, GAMMA_MAX), st.gamma)
+    alive = st.alive
+    return {
+        "err": err,
+        "C_root": float(st.C[0]) if root_alive else math.nan,
+        "C_by_scale": scale_mean(graph, st.C, alive),
+        "gamma_by_scale": scale_mean(graph, st.gamma, alive),
+        "lam_by_scale": scale_mean(graph, st.lam, alive),
+    }
+
+
+def _forward(graph: Graph, st: State, x: np.ndarray, live_weight: np.ndarray) -> np.ndarray:
+    """Bottom-up: g and C of every node; returns Σ w over each node's alive children (0: none)."""
+    child_weight = np.zeros(graph.n)
+    for d in range(graph.max_depth, -1, -1):
         nodes = graph.level(d)
-        internal = graph.n_children[nodes] > 0
-        g = np.divide(num[nodes], den[nodes], out=np.zeros(nodes.stop - nodes.start), where=den[nodes] > 0)
-        st.g[nodes] = np.where(internal, g, st.g[nodes])
-        st.C[nodes] = np.where(internal, np.tanh(st.gamma[nodes] * g), st.C[nodes])
-    st.C[~st.alive] = 0.0
+        if d < graph.max_depth:
+            kids = graph.level(d + 1)
+            num = sum_over_children(graph, d, live_weight[kids] * st.C[kids])
+            den = sum_over_children(graph, d, live_weight[kids])
+        else:
+            num = den = np.zeros(nodes.stop - nodes.start)
+        alive = st.alive[nodes]
+        den = np.where(alive, den, 0.0)
+        aggregates = den > 0
+        g = np.divide(num, den, out=np.zeros_like(den), where=aggregates)
+        st.g[nodes] = g
+        st.C[nodes] = np.where(aggregates, np.tanh(st.gamma[nodes] * g), np.where(alive, x[nodes], 0.0))
+        child_weight[nodes] = den
+    return child_weight
 
 
-def adjoint(graph: Graph, st: State, target: float) -> None:
-    """Top-down: λ of every node from the current γ."""
-    w = np.where(st.alive, st.w, 0.0)
+def _adjoint(graph: Graph, st: State, target: float, live_weight: np.ndarray, child_weight: np.ndarray) -> None:
+    """Top-down: λ of every node from the current γ (0 for dormant nodes and below them)."""
     st.lam[:] = 0.0
+    if not st.alive[0]:
+        return
     st.lam[0] = 2.0 * (st.C[0] - target)
-    den = np.bincount(graph.parent[1:], weights=w[1:], minlength=graph.n)
     for d in range(1, graph.max_depth + 1):
         kids = graph.level(d)
         par = graph.parent[kids]
-        factor = st.lam[par] * st.gamma[par] * (1.0 - st.C[par] ** 2)
-        share = np.divide(w[kids], den[par], out=np.zeros(kids.stop - kids.start), where=den[par] > 0)
-        st.lam[kids] = factor * share
-
-
-def learn(graph: Graph, st: State, eta: float) -> None:
-    """γ ← clip(γ − η·λ·(1 − C²)·g, 0, 10) on alive internal nodes."""
-    internal = (graph.n_children > 0) & st.alive
-    grad = st.lam * (1.0 - st.C**2) * st.g
-    st.gamma[:] = np.where(internal, np.clip(st.gamma - eta * grad, 0.0, 10.0), st.gamma)
-
-
-def coherence_slow_tick(graph: Graph, st: State, p: Params, rng: np.random.Generator) -> dict[str, Any]:
-    """Forward, error, adjoint, then learning; return the error and per-scale means."""
-    x = leaf_input(graph, st, p, rng)
-    forward(graph, st, x)
-    err = float((st.C[0] - p.coherence.target) ** 2)
-    adjoint(graph, st, p.coherence.target)
-    out = {"err": err, "C_root": float(st.C[0])}
-    learn(graph, st, p.coherence.eta)
-    out["gamma_by_scale"] = _by_scale(graph, st, st.gamma)
-    out["lam_by_scale"] = _by_scale(graph, st, np.abs(st.lam))
-    out["C_by_scale"] = _by_scale(graph, st, st.C)
-    return out
-
-
-def root_error(graph: Graph, st: State, x: np.ndarray, target: float) -> float:
-    """(C_root − C*)² for the given input (used to check gradients)."""
-    forward(graph, st, x)
-    return float((st.C[0] - target) ** 2)
-
-
-def _by_scale(graph: Graph, st: State, v: np.ndarray) -> list[float]:
-    alive = st.alive
-    num = np.bincount(graph.scale, weights=v * alive, minlength=graph.n_scales)
-    den = np.bincount(graph.scale, weights=alive.astype(float), minlength=graph.n_scales)
-    return [float(a / b) if b else float("nan") for a, b in zip(num, den, strict=True)]
+        sent = st.lam[par] * st.gamma[par] * (1.0 - st.C[par] ** 2)
+        den = child_weight[par]
+        share = np.divide(live_weight[kids], den, out=np.zeros_like(den), where=den > 0)
+        st.lam[kids] = sent * share

@@ -1,30 +1,53 @@
 """The fractal persistence law (SPEC 5.4, seed 002).
 
-Reality: each leaf observes q_i = softmax(z_i/τ), z ~ N(0, 1) (optionally estimated from
-``environment.samples`` draws); an internal node's reality is the w-weighted mean of its alive
-children's. Prediction p_i = softmax(θ_i); D_KL,i = KL(q_i ‖ p_i) (ε-safe).
+Choices (where the spec is silent):
 
-    income      Ẽ_i ← (1 − a)·Ẽ_i + a·(energy received per tick in the window),  a = income_ema
-    baseline    B_i ← slow EMA (baseline_ema) of the mean Ẽ of alive peers at the same scale
-                (``"scale"``) or of the node's own Ẽ (``"self"``)
-    energy_in   = (1 + s)·Ẽ_i / B_i
-    bottom-up   R̄_children = mean R over alive children (previous values; leaves: 1)
-    top-down    neighbor_R_i = (R_parent · R̄_children)^{ν/2}   (root's parent: the environment, R = 1)
-                R_i = energy_in_i · neighbor_R_i / (1 + D_KL,i)
-    pressure    pressure_i = max(0, 1 − R_i) + β·pressure_parent
-    learning    θ_i ← θ_i − η_p·(1 + κ_p·pressure_i)·(p_i − q_i)
-    loss        persistence_loss = mean relu(1 − R_i)²   (a stated assumption)
-    survival    after ``grace`` slow ticks, R < 1 for ``patience`` consecutive slow ticks → dormant
+- **EMA start.** Income Ẽ and baseline B start at their first measurement: on the first slow
+  tick (``slow_tick_index ≤ 1``), or whenever the baseline is still identically 0 (nothing
+  measured yet, e.g. persistence switched on mid-run). So both start equal and energy_in
+  starts at 1 + s instead of ramping up from an EMA of 0.
+- **Zero baseline.** Where B_i = 0 (no peer has earned anything yet) energy_in = 1 + s.
+- **Top-down pass** uses the parent's *new* R and pressure, computed earlier in the same pass;
+  the root's parent is the environment: R = 1, pressure 0.
+- **Dormant nodes** keep their last q, D_KL, Ẽ, B, R, pressure and θ, and are left out of
+  every mean (children's R, children's q, the scale baseline, the returned statistics). An
+  alive node whose parent is dormant faces the environment directly (R_parent = 1, no
+  inherited pressure), like the root, so a death does not by itself cascade down a healthy
+  subtree. An alive internal node whose children are all dormant keeps its last q (its window
+  on reality closed) and uses R̄_children = 1, like a leaf.
+- **Sampling noise** (``environment.samples`` = S > 0): each alive leaf draws S outcomes from
+  its exact q; its observed q is (counts + ε)/(S + M·ε) with ε = 1e-3 (never an exact zero).
+- **Reality shifts.** ``redraw_reality`` redraws z for the leaves under the given root(s) and
+  refreshes the exact q at once (no sampling noise) so that readers between the shift and the
+  next slow tick see the new world.
+- **D_KL** = Σ_m q_m·(ln q_m − ln max(p_m, ε)) over q_m > 0, ε = 1e-12, floored at 0 (it is
+  ≥ 0 in exact arithmetic): 0·ln 0 = 0 and a p that underflowed to 0 costs a large, finite
+  penalty.
+- **Survival.** Consecutive slow ticks with R < 1 are counted only after the grace period
+  (``slow_tick_index > grace``); a count that reaches ``patience`` makes the node dormant, so
+  a node failing from the start goes dormant at slow tick ``grace + patience``, never before.
+  With survival off the counts stay 0.
+- **Statistics** are over the nodes alive after the survival step (as in scales.csv).
 
-Choices: both EMAs start at the first measurement (so energy_in starts at 1 + s); a zero
-baseline gives energy_in = 1 + s; the top-down pass uses the parent's *new* R; dormant
-nodes keep their last values and are left out of every mean; the children of a dormant
-parent face the environment directly (R_parent = 1, no inherited pressure), so dormancy does
-not cascade down a healthy subtree by itself.
+Equations (slow tick, in this order):
+
+    reality      q_leaf = softmax(z/τ)  [or sampled];   q_i = Σ_{c alive} w_c·q_c / Σ_{c alive} w_c   (bottom-up)
+    prediction   p_i = softmax(θ_i);   D_KL,i = KL(q_i ‖ p_i)
+    income       r_i = received_sum_i / window_ticks;   Ẽ_i ← (1 − a)·Ẽ_i + a·r_i,   a = income_ema
+    baseline     B_i ← (1 − b)·B_i + b·u_i,   b = baseline_ema,
+                 u_i = mean_{alive j: scale_j = scale_i} Ẽ_j  ("scale")  or  Ẽ_i  ("self")
+    energy_in    = (1 + s)·Ẽ_i / B_i
+    bottom-up    R̄_i = mean_{c alive} R_c  (previous R; 1 without alive children)
+    top-down     neighbor_R_i = (R_parent(i)·R̄_i)^{ν/2};   R_i = energy_in_i·neighbor_R_i / (1 + D_KL,i)
+    pressure     pressure_i = max(0, 1 − R_i) + β·pressure_parent(i)
+    learning     θ_i ← θ_i − η_p·(1 + κ_p·pressure_i)·(p_i − q_i)
+    loss         persistence_loss = mean_i relu(1 − R_i)²
+    survival     below_i ← below_i + 1 if R_i < 1 else 0;   below_i ≥ patience → alive_i = false, E_i = 0
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -32,118 +55,202 @@ import numpy as np
 from ..graph import Graph
 from ..params import Params
 from ..state import State
+from .levels import scale_count, scale_mean, sum_over_children
 
-EPS = 1e-12
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+KL_EPS = 1e-12
+COUNT_EPS = 1e-3
+BAND = (0.5, 2.0)
 
 
-def kl(q: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """KL(q ‖ p) per row; 0·log 0 = 0 and p is floored at ε, so never inf or NaN."""
-    q = np.clip(q, 0.0, None)
-    ratio = np.log(np.maximum(q, EPS)) - np.log(np.maximum(p, EPS))
-    return np.where(q > 0, q * ratio, 0.0).sum(axis=1)
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of an (n, M) array (stable: the row maximum is subtracted first)."""
+    e = np.exp(logits - _row_max(logits)[..., None])
+    e /= (e @ np.ones(e.shape[-1]))[..., None]  # a matrix–vector sum: much faster than sum(axis=-1) for small M
+    return e
 
 
-def init_reality(graph: Graph, st: State, p: Params, rng: np.random.Generator) -> None:
-    """Draw every leaf's reality logits z ~ N(0, 1)."""
-    st.z[:] = rng.standard_normal(st.z.shape)
-    st.z[~graph.is_leaf] = 0.0
+def _row_max(a: np.ndarray) -> np.ndarray:
+    """Maximum of each row, one category (column) at a time: ~2× faster than max(axis=-1) for small M."""
+    out = a[..., 0].copy()
+    for m in range(1, a.shape[-1]):
+        np.maximum(out, a[..., m], out=out)
+    return out
 
 
-def redraw_reality(graph: Graph, st: State, rng: np.random.Generator, nodes: np.ndarray) -> None:
-    """An environment shift: new reality logits for the given nodes' leaves."""
-    leaves = nodes[graph.is_leaf[nodes]]
-    st.z[leaves] = rng.standard_normal((leaves.size, st.z.shape[1]))
+def kl_divergence(q: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """KL(q ‖ p) = Σ_m q_m ln(q_m / p_m) per row, ε-safe: 0·ln 0 = 0, p floored at 1e-12, result ≥ 0."""
+    positive = q > 0
+    log_ratio = np.log(np.where(positive, q, 1.0)) - np.log(np.maximum(p, KL_EPS))
+    terms = np.where(positive, q * log_ratio, 0.0)
+    return np.maximum(terms @ np.ones(terms.shape[-1]), 0.0)
 
 
-def observe(graph: Graph, st: State, p: Params, rng: np.random.Generator) -> None:
-    """q for leaves (exact or sampled), then w-weighted means of alive children, bottom-up."""
-    ep = p.environment
-    q_leaf = softmax(st.z / ep.tau)
-    if ep.samples > 0:
-        counts = np.stack([rng.multinomial(ep.samples, row) for row in q_leaf[graph.is_leaf]])
-        q_leaf[graph.is_leaf] = (counts + 1e-3) / (ep.samples + 1e-3 * counts.shape[1])
-    st.q[graph.is_leaf] = q_leaf[graph.is_leaf]
-    w = np.where(st.alive, st.w, 0.0)
-    for d in range(graph.max_depth - 1, -1, -1):
-        kids = graph.level(d + 1)
-        par = graph.parent[kids] - graph.level_start[d]
+def init_reality(graph: Graph, st: State, params: Params, rng: np.random.Generator) -> None:
+    """Draw every leaf's reality logits z ~ N(0, 1) (internal nodes: 0) and set the exact q."""
+    leaves = graph.is_leaf
+    st.z[:] = 0.0
+    st.z[leaves] = rng.standard_normal((int(leaves.sum()), st.z.shape[1]))
+    observe_reality(graph, st, params, None)
+
+
+def redraw_reality(
+    graph: Graph, st: State, params: Params, rng: np.random.Generator, root: int | np.ndarray
+) -> np.ndarray:
+    """An environment shift: new z ~ N(0, 1) for every leaf in the subtree(s) of ``root``.
+
+    Args:
+        graph: the tree.
+        st: the state; z and q change.
+        params: ``environment.tau`` (the exact q is refreshed at once).
+        rng: draws the new logits.
+        root: one node, or several nodes (the union of their subtrees is redrawn).
+
+    Returns:
+        The indices of the leaves whose reality was redrawn.
+    """
+    inside = np.zeros(graph.n, bool)
+    inside[np.atleast_1d(np.asarray(root, dtype=np.int64))] = True
+    for d in range(1, graph.max_depth + 1):
         nodes = graph.level(d)
-        m = nodes.stop - nodes.start
-        num = np.zeros((m, st.q.shape[1]))
-        np.add.at(num, par, w[kids, None] * st.q[kids])
-        den = np.bincount(par, weights=w[kids], minlength=m)
-        has = (graph.n_children[nodes] > 0) & (den > 0)
-        st.q[nodes.start + np.flatnonzero(has)] = num[has] / den[has, None]
+        inside[nodes] |= inside[graph.parent[nodes]]
+    leaves = np.flatnonzero(inside & graph.is_leaf)
+    st.z[leaves] = rng.standard_normal((leaves.size, st.z.shape[1]))
+    observe_reality(graph, st, params, None)
+    return leaves
+
+
+def observe_reality(graph: Graph, st: State, params: Params, rng: np.random.Generator | None) -> None:
+    """Set q: leaves observe softmax(z/τ) (sampled when ``environment.samples`` > 0 and rng is given),
+    internal nodes the w-weighted mean of their alive children's q, bottom-up. Dormant nodes keep q."""
+    ep = params.environment
+    alive = st.alive
+    observers = np.flatnonzero(graph.is_leaf & alive)
+    q_obs = softmax(st.z[observers] / ep.tau)
+    if ep.samples > 0 and rng is not None and observers.size:
+        counts = rng.multinomial(ep.samples, q_obs)
+        q_obs = (counts + COUNT_EPS) / (ep.samples + COUNT_EPS * q_obs.shape[1])
+    st.q[observers] = q_obs
+    live_weight = np.where(alive, st.w, 0.0)
+    for d in range(graph.max_depth - 1, -1, -1):
+        nodes, kids = graph.level(d), graph.level(d + 1)
+        den = sum_over_children(graph, d, live_weight[kids])
+        num = sum_over_children(graph, d, live_weight[kids, None] * st.q[kids])
+        sees = (den > 0) & alive[nodes]
+        st.q[nodes.start + np.flatnonzero(sees)] = num[sees] / den[sees, None]
 
 
 def persistence_slow_tick(
-    graph: Graph, st: State, p: Params, rng: np.random.Generator, slow_tick: int
+    graph: Graph, st: State, params: Params, rng: np.random.Generator, slow_tick_index: int
 ) -> dict[str, Any]:
-    """One slow tick of the persistence law; returns statistics and the newly dormant nodes."""
-    pp = p.persistence
-    alive = st.alive
-    observe(graph, st, p, rng)
+    """One slow tick of the persistence law (SPEC 5.4); mutates q, dkl, income, baseline, R,
+    pressure, theta, below_count, alive and E.
+
+    Args:
+        graph: the tree.
+        st: the state (reads received_sum and window_ticks of the closing window).
+        params: ``environment.*`` and ``persistence.*``.
+        rng: sampling noise of the observations (used only when ``environment.samples`` > 0).
+        slow_tick_index: 1 on the first slow tick, 2 on the second, … (grace and EMA start).
+
+    Returns:
+        Floats ``R_mean``, ``R_median``, ``R_frac_ge1``, ``R_frac_in_band`` (R in [0.5, 2]),
+        ``persistence_loss``, ``dkl_mean``, ``pressure_mean`` and int ``alive`` over the nodes
+        alive after the survival step; arrays indexed by scale ``R_by_scale``, ``dkl_by_scale``,
+        ``pressure_by_scale`` (means, NaN where no node is alive) and ``alive_by_scale``
+        (counts); and ``died``, the indices of the nodes made dormant this tick.
+    """
+    pp = params.persistence
+    alive = st.alive.copy()
+
+    observe_reality(graph, st, params, rng)
     pred = softmax(st.theta)
-    st.dkl[:] = kl(st.q, pred)
+    st.dkl[:] = np.where(alive, kl_divergence(st.q, pred), st.dkl)
 
-    received = st.received_sum / st.window_ticks if st.window_ticks else np.zeros(graph.n)
-    first = slow_tick <= 1 or not st.income.any()
-    st.income[:] = received if first else (1 - pp.income_ema) * st.income + pp.income_ema * received
-    if pp.baseline == "scale":
-        num = np.bincount(graph.scale, weights=st.income * alive, minlength=graph.n_scales)
-        den = np.bincount(graph.scale, weights=alive.astype(float), minlength=graph.n_scales)
-        target = np.divide(num, den, out=np.zeros_like(num), where=den > 0)[graph.scale]
-    else:
-        target = st.income
-    st.baseline[:] = target if first else (1 - pp.baseline_ema) * st.baseline + pp.baseline_ema * target
-    energy_in = np.where(st.baseline > 0, (1 + pp.surplus) * st.income / np.maximum(st.baseline, EPS), 1 + pp.surplus)
+    energy_in = _energy_in(graph, st, params, alive, slow_tick_index)
 
-    # bottom-up: mean previous R of alive children
+    # bottom-up: mean previous R over alive children (1 without alive children)
     kids = np.arange(1, graph.n)
-    alive_k = alive[kids].astype(float)
-    r_sum = np.bincount(graph.parent[kids], weights=st.R[kids] * alive_k, minlength=graph.n)
-    r_cnt = np.bincount(graph.parent[kids], weights=alive_k, minlength=graph.n)
-    r_children = np.where(r_cnt > 0, r_sum / np.maximum(r_cnt, 1), 1.0)
+    kid_alive = alive[1:].astype(float)
+    r_sum = np.bincount(graph.parent[kids], weights=st.R[1:] * kid_alive, minlength=graph.n)
+    r_cnt = np.bincount(graph.parent[kids], weights=kid_alive, minlength=graph.n)
+    r_children = np.divide(r_sum, r_cnt, out=np.ones(graph.n), where=r_cnt > 0)
 
-    # top-down: R and pressure
-    nu, R, pressure = pp.coupling, st.R, st.pressure
+    # top-down: R and pressure, from the root (parent = the environment: R = 1, pressure 0)
+    half_nu = 0.5 * pp.coupling
     for d in range(graph.max_depth + 1):
         nodes = graph.level(d)
         if d == 0:
-            r_parent, p_parent = np.ones(nodes.stop - nodes.start), np.zeros(nodes.stop - nodes.start)
-        else:  # a dormant parent no longer couples: its children face the environment (R = 1)
+            r_parent, p_parent = np.ones(1), np.zeros(1)
+        else:
             par = graph.parent[nodes]
-            r_parent = np.where(alive[par], R[par], 1.0)
-            p_parent = np.where(alive[par], pressure[par], 0.0)
-        neighbor = (r_parent * r_children[nodes]) ** (nu / 2)
-        new_r = energy_in[nodes] * neighbor / (1 + st.dkl[nodes])
-        R[nodes] = np.where(alive[nodes], new_r, R[nodes])
-        pressure[nodes] = np.where(alive[nodes], np.maximum(0.0, 1 - R[nodes]) + pp.beta * p_parent, pressure[nodes])
+            r_parent = np.where(alive[par], st.R[par], 1.0)
+            p_parent = np.where(alive[par], st.pressure[par], 0.0)
+        r_new = energy_in[nodes] * (r_parent * r_children[nodes]) ** half_nu / (1.0 + st.dkl[nodes])
+        live = alive[nodes]
+        st.R[nodes] = np.where(live, r_new, st.R[nodes])
+        st.pressure[nodes] = np.where(live, np.maximum(0.0, 1.0 - r_new) + pp.beta * p_parent, st.pressure[nodes])
 
-    # learning as survival
-    step = pp.eta * (1 + pp.kappa * pressure)[:, None] * (pred - st.q)
-    st.theta[alive] -= step[alive]
+    # learning as survival: the KL gradient w.r.t. the logits, boosted by pressure
+    rate = np.where(alive, pp.eta * (1.0 + pp.kappa * st.pressure), 0.0)
+    st.theta -= rate[:, None] * (pred - st.q)
 
-    died = np.empty(0, np.int64)
-    if pp.survival:
-        st.below_count[:] = np.where(alive & (R < 1), st.below_count + 1, 0)
-        if slow_tick > pp.grace:
-            died = np.flatnonzero(alive & (st.below_count >= pp.patience))
-            st.alive[died] = False
-            st.E[died] = 0.0
+    died = _survival(st, params, alive, slow_tick_index)
+    return _statistics(graph, st, died)
 
-    a = st.alive
-    loss = float((np.maximum(0.0, 1 - R[a]) ** 2).mean()) if a.any() else float("nan")
+
+def _energy_in(graph: Graph, st: State, params: Params, alive: np.ndarray, slow_tick_index: int) -> np.ndarray:
+    """Update the income and baseline EMAs of alive nodes; return (1 + s)·Ẽ/B (1 + s where B = 0)."""
+    pp = params.persistence
+    received = st.received_sum / max(st.window_ticks, 1)
+    first = slow_tick_index <= 1 or not st.baseline[alive].any()
+    income = received if first else (1.0 - pp.income_ema) * st.income + pp.income_ema * received
+    st.income[:] = np.where(alive, income, st.income)
+    if pp.baseline == "scale":
+        peers = scale_mean(graph, st.income, alive)
+        measured = np.nan_to_num(peers, nan=0.0)[graph.scale]
+    else:
+        measured = st.income
+    baseline = measured if first else (1.0 - pp.baseline_ema) * st.baseline + pp.baseline_ema * measured
+    st.baseline[:] = np.where(alive, baseline, st.baseline)
+    surplus = 1.0 + pp.surplus
+    ratio = np.divide(st.income, st.baseline, out=np.ones(graph.n), where=st.baseline > 0)
+    return surplus * ratio
+
+
+def _survival(st: State, params: Params, alive: np.ndarray, slow_tick_index: int) -> np.ndarray:
+    """Count consecutive slow ticks with R < 1 after the grace period; make nodes dormant at ``patience``."""
+    pp = params.persistence
+    if not pp.survival or slow_tick_index <= pp.grace:
+        st.below_count[:] = 0
+        return np.empty(0, np.int64)
+    failing = alive & (st.R < 1.0)
+    st.below_count[:] = np.where(failing, st.below_count + 1, 0)
+    died = np.flatnonzero(failing & (st.below_count >= pp.patience))
+    st.alive[died] = False
+    st.E[died] = 0.0
+    return died
+
+
+def _statistics(graph: Graph, st: State, died: np.ndarray) -> dict[str, Any]:
+    alive = st.alive
+    r = st.R[alive]
+    any_alive = r.size > 0
+
+    def mean(v: np.ndarray) -> float:
+        return float(v.mean()) if any_alive else math.nan
+
     return {
-        "R_mean": float(R[a].mean()) if a.any() else float("nan"),
-        "R_frac_ge1": float((R[a] >= 1).mean()) if a.any() else float("nan"),
-        "R_median": float(np.median(R[a])) if a.any() else float("nan"),
-        "R_frac_in_band": float(((R[a] >= 0.5) & (R[a] <= 2)).mean()) if a.any() else float("nan"),
-        "persistence_loss": loss,
+        "R_mean": mean(r),
+        "R_median": float(np.median(r)) if any_alive else math.nan,
+        "R_frac_ge1": mean(r >= 1.0),
+        "R_frac_in_band": mean((r >= BAND[0]) & (r <= BAND[1])),
+        "persistence_loss": mean(np.maximum(0.0, 1.0 - r) ** 2),
+        "dkl_mean": mean(st.dkl[alive]),
+        "pressure_mean": mean(st.pressure[alive]),
+        "alive": int(r.size),
+        "R_by_scale": scale_mean(graph, st.R, alive),
+        "dkl_by_scale": scale_mean(graph, st.dkl, alive),
+        "pressure_by_scale": scale_mean(graph, st.pressure, alive),
+        "alive_by_scale": scale_count(graph, alive),
         "died": died,
     }
