@@ -112,6 +112,97 @@ def run(
 
 
 @main.command()
+@click.argument("scenario")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="sweep directory to write")
+@click.option("--grid", multiple=True, metavar="KEY=V1,V2,...", help="grid values of a parameter (repeatable)")
+@click.option("--lhs", type=click.IntRange(min=1), default=None, help="Latin hypercube with N samples over --range")
+@click.option("--sobol", type=click.IntRange(min=1), default=None, help="Sobol design (SALib) with N base samples")
+@click.option("--range", "ranges", multiple=True, metavar="KEY=LO:HI", help="a sampled parameter (repeatable)")
+@click.option("--replicates", type=click.IntRange(min=1), default=None, help="runs per design point (distinct seeds)")
+@click.option("--ticks", type=click.IntRange(min=1), default=None, help="fast ticks per run (default: scenario's)")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="fixed override for every run")
+@click.option("--seed", type=int, default=0, show_default=True, help="sweep seed; run seeds derive from it")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="process-pool size (default: core count)")
+@click.option("--scheduler", default=None, metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://host:8786")
+@click.option("--resume", is_flag=True, help="finish an interrupted sweep, skipping finished runs")
+@click.option("--force", is_flag=True, help="replace an existing non-empty output directory")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
+@click.option("--timeseries", type=click.Choice(["every", "summary"]), default="every", show_default=True)
+@click.option("--ready", is_flag=True, help="start from the scenario's own [sweep] table")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+def sweep(
+    scenario: str,
+    out: Path,
+    grid: tuple[str, ...],
+    lhs: int | None,
+    sobol: int | None,
+    ranges: tuple[str, ...],
+    replicates: int | None,
+    ticks: int | None,
+    sets: tuple[str, ...],
+    seed: int,
+    workers: int | None,
+    scheduler: str | None,
+    resume: bool,
+    force: bool,
+    fmt: str,
+    timeseries: str,
+    ready: bool,
+    quiet: bool,
+) -> None:
+    """Run a parameter sweep of a scenario: runs.csv + long timeseries.csv (BehaviorSpace-style)."""
+    from analysis.sweep import SweepError, SweepSpec, parse_grid, parse_ranges, run_sweep
+
+    try:
+        spec = SweepSpec(scenario=scenario, seed=seed, timeseries=timeseries)
+        if ready:
+            table = load_scenario(scenario).sweep
+            if table is None:
+                raise SweepError(f"scenario '{scenario}' has no ready [sweep] table")
+            spec.grid, spec.design, spec.samples = dict(table.grid), table.design, table.samples
+            spec.ranges = {k: (float(v[0]), float(v[1])) for k, v in table.ranges.items()}
+            spec.replicates, spec.ticks, spec.fixed = table.replicates, table.ticks, dict(table.set)
+        if lhs and sobol:
+            raise SweepError("choose one of --lhs and --sobol")
+        spec.grid.update(parse_grid(grid))
+        spec.ranges.update(parse_ranges(ranges))
+        if lhs or sobol:
+            spec.design, spec.samples = ("lhs", lhs) if lhs else ("sobol", sobol)
+        if spec.ranges and spec.design == "grid":
+            raise SweepError("--range needs --lhs N or --sobol N")
+        spec.replicates = replicates or spec.replicates
+        spec.ticks = ticks or spec.ticks
+        spec.fixed.update(parse_assignments(sets))
+        runs = run_sweep(
+            spec, out, workers=workers, scheduler=scheduler, resume=resume, force=force, fmt=fmt, progress=not quiet
+        )
+    except (SweepError, ScenarioError, ParameterError) as exc:
+        fail(str(exc))
+    n_failed = int((runs["status"] != "ok").sum()) if len(runs) else 0
+    click.echo(f"wrote {out}: {len(runs)} runs ({n_failed} failed)")
+
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+def analyze(directory: Path) -> None:
+    """Summarise a sweep: mean and 95 % CI per parameter value, plots, Sobol indices."""
+    from analysis.analyze import analyze as run_analysis
+    from analysis.sweep import SweepError
+
+    try:
+        report = run_analysis(directory)
+    except SweepError as exc:
+        fail(str(exc))
+    click.echo(f"{report['runs']} runs ({report['failed']} failed); tables and plots in {directory / 'analysis'}")
+    for p, path in report["tables"].items():
+        import pandas as pd
+
+        table = pd.read_csv(path, index_col=0)
+        cols = [c for c in table.columns if c.endswith(".mean")][:4]
+        click.echo(f"\nby {p}:\n" + table[[*cols, "n"]].to_string(float_format=lambda v: f"{v:.4g}"))
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
 def app(host: str, port: int) -> None:
