@@ -8,8 +8,9 @@ that size alone. For each N it reports:
   retention, floor, clamp, two power iterations) written as a plain per-agent Mesa loop with
   ``model.agents.do(...)``, run up to ``--mesa-max`` nodes (null above);
 - ``ratio``: vectorised / per-agent;
-- ``slow_tick_s``: one slow tick (weight decay, Hebbian learning, coherence and persistence
-  when available), median of three;
+- ``slow_tick_s``: one slow tick (weight decay, Hebbian learning, coherence, persistence and
+  the 50-iteration re-convergence of ρ), median of three; ``slow_coherence_persistence_s``:
+  the coherence and persistence passes alone;
 - ``build_s`` and ``peak_rss_mb``.
 """
 
@@ -35,7 +36,7 @@ def run_bench(sizes: list[int], *, ticks: int, mesa_max: int, as_json: bool) -> 
     if not as_json:
         click.echo(
             f"{'N':>9} {'node-upd/s':>12} {'mesa-loop/s':>12} {'ratio':>8} {'fast ms':>9} {'slow s':>8} "
-            f"{'build s':>8} {'peak MB':>8}"
+            f"{'coh+per s':>9} {'build s':>8} {'peak MB':>8}"
         )
     for n in sizes:
         cmd = [sys.executable, "-m", "cohlab.bench", str(n), str(ticks), str(int(n <= mesa_max))]
@@ -51,7 +52,8 @@ def run_bench(sizes: list[int], *, ticks: int, mesa_max: int, as_json: bool) -> 
             ratio = f"{row['ratio']:.0f}×" if row["ratio"] else "—"
             click.echo(
                 f"{n:>9} {row['node_updates_per_s']:>12.3g} {mesa_s:>12} {ratio:>8} {row['fast_tick_ms']:>9.2f} "
-                f"{row['slow_tick_s']:>8.3f} {row['build_s']:>8.2f} {row['peak_rss_mb']:>8.0f}"
+                f"{row['slow_tick_s']:>8.3f} {row['slow_coherence_persistence_s']:>9.3f} {row['build_s']:>8.2f} "
+                f"{row['peak_rss_mb']:>8.0f}"
             )
     return rows
 
@@ -73,11 +75,15 @@ def bench_one(n: int, ticks: int, with_mesa: bool) -> dict[str, Any]:
     t0 = time.perf_counter()
     model.run(ticks)
     fast_s = (time.perf_counter() - t0) / ticks
-    slow = []
+    slow, mechanisms = [], []
     for _ in range(3):
         t0 = time.perf_counter()
         model._slow_tick()
         slow.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()  # coherence + persistence alone (the rest is weights and ρ re-convergence)
+        model._slow_hook_coherence()
+        model._slow_hook_persistence()
+        mechanisms.append(time.perf_counter() - t0)
     row: dict[str, Any] = {
         "N": n,
         "edges": model.graph.nnz,
@@ -87,6 +93,7 @@ def bench_one(n: int, ticks: int, with_mesa: bool) -> dict[str, Any]:
         "mesa_loop_node_updates_per_s": None,
         "ratio": None,
         "slow_tick_s": statistics.median(slow),
+        "slow_coherence_persistence_s": statistics.median(mechanisms),
         "build_s": build_s,
     }
     if with_mesa:
