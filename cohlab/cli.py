@@ -111,24 +111,52 @@ def run(
     click.echo(f"wrote {out} (scenario {sc.name}, seed {result.model.seed}, {result.ticks} ticks)")
 
 
-@main.command()
+SWEEP_EPILOG = """\b
+Examples:
+  cohlab sweep criticality --out runs/sw --grid learning.budget=1,2,3 --grid controller.enabled=true,false
+  cohlab sweep criticality --out runs/lhs --range spread.alpha=0.02:0.2 --range learning.budget=1:3 --lhs 40
+  cohlab sweep criticality --out runs/sobol --range spread.alpha=0.02:0.2 --range learning.budget=1:3 --sobol 64
+  cohlab sweep temperature_sweep --ready --out runs/tsweep --timeseries summary
+  cohlab sweep criticality --out runs/sw ... --resume          (the same flags again)
+  cohlab sweep criticality --out runs/sw ... --scheduler tcp://10.0.0.5:8786
+"""
+
+
+@main.command(epilog=SWEEP_EPILOG)
 @click.argument("scenario")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="sweep directory to write")
 @click.option("--grid", multiple=True, metavar="KEY=V1,V2,...", help="grid values of a parameter (repeatable)")
-@click.option("--lhs", type=click.IntRange(min=1), default=None, help="Latin hypercube with N samples over --range")
-@click.option("--sobol", type=click.IntRange(min=1), default=None, help="Sobol design (SALib) with N base samples")
+@click.option("--lhs", type=click.IntRange(min=1), default=None, metavar="N", help="Latin hypercube of N points")
+@click.option("--sobol", type=click.IntRange(min=1), default=None, metavar="N", help="Sobol design, N a power of 2")
 @click.option("--range", "ranges", multiple=True, metavar="KEY=LO:HI", help="a sampled parameter (repeatable)")
-@click.option("--replicates", type=click.IntRange(min=1), default=None, help="runs per design point (distinct seeds)")
-@click.option("--ticks", type=click.IntRange(min=1), default=None, help="fast ticks per run (default: scenario's)")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="fixed override for every run")
-@click.option("--seed", type=int, default=0, show_default=True, help="sweep seed; run seeds derive from it")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="process-pool size (default: core count)")
+@click.option(
+    "--replicates", type=click.IntRange(min=1), default=None, metavar="R", help="runs per design point [default: 1]"
+)
+@click.option("--ticks", type=click.IntRange(min=1), default=None, metavar="N", help="fast ticks per run [scenario's]")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="fixed override for every run (repeatable)")
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=None, metavar="S", help="sweep seed; run seeds derive from it [0]"
+)
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=None, metavar="N", help="process-pool size [default: core count]"
+)
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://host:8786")
 @click.option("--resume", is_flag=True, help="finish an interrupted sweep, skipping finished runs")
 @click.option("--force", is_flag=True, help="replace an existing non-empty output directory")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
-@click.option("--timeseries", type=click.Choice(["every", "summary"]), default="every", show_default=True)
-@click.option("--ready", is_flag=True, help="start from the scenario's own [sweep] table")
+@click.option(
+    "--timeseries",
+    type=click.Choice(["every", "summary"]),
+    default=None,
+    help="every: also the long timeseries.csv; summary: runs.csv only [every]",
+)
+@click.option("--every", type=click.IntRange(min=1), default=None, metavar="K", help="keep every K-th tick [1]")
+@click.option(
+    "--common-seeds",
+    is_flag=True,
+    help="seeds depend on --seed and the replicate only: every design point sees the same seeds (paired)",
+)
+@click.option("--ready", is_flag=True, help="start from the scenario's own [sweep] table (flags add or override)")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def sweep(
     scenario: str,
@@ -140,52 +168,54 @@ def sweep(
     replicates: int | None,
     ticks: int | None,
     sets: tuple[str, ...],
-    seed: int,
+    seed: int | None,
     workers: int | None,
     scheduler: str | None,
     resume: bool,
     force: bool,
     fmt: str,
-    timeseries: str,
+    timeseries: str | None,
+    every: int | None,
+    common_seeds: bool,
     ready: bool,
     quiet: bool,
 ) -> None:
-    """Run a parameter sweep of a scenario: runs.csv + long timeseries.csv (BehaviorSpace-style)."""
-    from analysis.sweep import SweepError, SweepSpec, parse_grid, parse_ranges, run_sweep
+    """Run a parameter sweep of SCENARIO into --out: runs.csv and a long timeseries.csv (BehaviorSpace-style)."""
+    from analysis.sweep import SweepError, SweepInterrupted, build_spec, run_sweep
 
     try:
-        spec = SweepSpec(scenario=scenario, seed=seed, timeseries=timeseries)
-        if ready:
-            table = load_scenario(scenario).sweep
-            if table is None:
-                raise SweepError(f"scenario '{scenario}' has no ready [sweep] table")
-            spec.grid, spec.design, spec.samples = dict(table.grid), table.design, table.samples
-            spec.ranges = {k: (float(v[0]), float(v[1])) for k, v in table.ranges.items()}
-            spec.replicates, spec.ticks, spec.fixed = table.replicates, table.ticks, dict(table.set)
-        if lhs and sobol:
-            raise SweepError("choose one of --lhs and --sobol")
-        spec.grid.update(parse_grid(grid))
-        spec.ranges.update(parse_ranges(ranges))
-        if lhs or sobol:
-            spec.design, spec.samples = ("lhs", lhs) if lhs else ("sobol", sobol)
-        if spec.ranges and spec.design == "grid":
-            raise SweepError("--range needs --lhs N or --sobol N")
-        spec.replicates = replicates or spec.replicates
-        spec.ticks = ticks or spec.ticks
-        spec.fixed.update(parse_assignments(sets))
+        spec = build_spec(
+            scenario,
+            ready=ready,
+            grid=grid,
+            ranges=ranges,
+            lhs=lhs,
+            sobol=sobol,
+            replicates=replicates,
+            ticks=ticks,
+            sets=sets,
+            seed=seed,
+            timeseries=timeseries,
+            every=every,
+            common_seeds=common_seeds,
+        )
         runs = run_sweep(
             spec, out, workers=workers, scheduler=scheduler, resume=resume, force=force, fmt=fmt, progress=not quiet
         )
     except (SweepError, ScenarioError, ParameterError) as exc:
         fail(str(exc))
-    n_failed = int((runs["status"] != "ok").sum()) if len(runs) else 0
-    click.echo(f"wrote {out}: {len(runs)} runs ({n_failed} failed)")
+    except KeyboardInterrupt as exc:
+        why = str(exc) if isinstance(exc, SweepInterrupted) else "interrupted"
+        done = len(list((out / "runs").glob("*.json"))) if (out / "runs").is_dir() else 0
+        fail(f"{why}: {done} finished runs are saved in {out / 'runs'}; finish with the same command and --resume", 130)
+    n_failed = int((runs["status"] != "ok").sum())
+    click.echo(f"wrote {out}: {len(runs)} runs, {len(runs) - n_failed} ok, {n_failed} failed")
 
 
 @main.command()
 @click.argument("directory", type=click.Path(path_type=Path))
 def analyze(directory: Path) -> None:
-    """Summarise a sweep: mean and 95 % CI per parameter value, plots, Sobol indices."""
+    """Summarise the sweep in DIRECTORY into DIRECTORY/analysis: mean and 95 % CI tables, plots, Sobol indices."""
     from analysis.analyze import analyze as run_analysis
     from analysis.sweep import SweepError
 
@@ -193,13 +223,7 @@ def analyze(directory: Path) -> None:
         report = run_analysis(directory)
     except SweepError as exc:
         fail(str(exc))
-    click.echo(f"{report['runs']} runs ({report['failed']} failed); tables and plots in {directory / 'analysis'}")
-    for p, path in report["tables"].items():
-        import pandas as pd
-
-        table = pd.read_csv(path, index_col=0)
-        cols = [c for c in table.columns if c.endswith(".mean")][:4]
-        click.echo(f"\nby {p}:\n" + table[[*cols, "n"]].to_string(float_format=lambda v: f"{v:.4g}"))
+    click.echo(report.text())
 
 
 @main.command()

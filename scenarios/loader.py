@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from model.params import ParameterError, Params, flatten, resolve
+from model.params import ParameterError, Params, flatten, parameter_keys, resolve, unknown_key_message
 from model.stimuli import Selector, Stimulus
 
 SCENARIO_DIR = Path(__file__).resolve().parent
@@ -56,16 +56,45 @@ class Narrative(_Strict):
 
 
 class SweepSpec(_Strict):
-    """A ready sweep (run by ``cohlab sweep SCENARIO --ready``)."""
+    """A ready sweep (run by ``cohlab sweep SCENARIO --ready``; command-line flags add to it or override it).
 
+    ``grid`` maps parameter keys to value lists; ``ranges`` maps keys to ``[lo, hi]`` sampled by
+    ``design = "lhs"`` or ``"sobol"`` with ``samples`` points (Sobol: base samples, a power of 2);
+    ``set`` fixes parameters for every run. Keys are checked here; values against each
+    parameter's allowed range when the sweep is expanded (before any run starts).
+    """
+
+    description: str = ""
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     ranges: dict[str, list[float]] = Field(default_factory=dict)
-    design: str = "grid"
-    samples: int = 0
-    replicates: int = 1
-    ticks: int | None = None
+    design: Literal["grid", "lhs", "sobol"] = "grid"
+    samples: int = Field(0, ge=0, le=10_000_000)
+    replicates: int = Field(1, ge=1, le=1_000_000)
+    ticks: int | None = Field(None, ge=1, le=10_000_000)
+    seed: int | None = Field(None, ge=0, description="sweep seed (run seeds derive from it); default 0")
+    timeseries: Literal["every", "summary"] | None = None
+    every: int | None = Field(None, ge=1, description="keep every k-th tick in the sweep's timeseries")
+    common_seeds: bool = Field(False, description="seeds from the sweep seed and replicate only (paired designs)")
     set: dict[str, Any] = Field(default_factory=dict)
-    description: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> SweepSpec:
+        valid = set(parameter_keys())
+        for table, keys in (("grid", self.grid), ("ranges", self.ranges), ("set", self.set)):
+            for key in keys:
+                if key not in valid:
+                    raise ValueError(unknown_key_message(key, f"parameter in [sweep] {table}"))
+        for key, values in self.grid.items():
+            if not values:
+                raise ValueError(f"[sweep] grid: '{key}' has no values")
+        for key, span in self.ranges.items():
+            if len(span) != 2 or span[0] > span[1]:
+                raise ValueError(f"[sweep] ranges: '{key}' must be [lo, hi] with lo ≤ hi, got {span}")
+        if self.ranges and self.design == "grid":
+            raise ValueError('[sweep] ranges need design = "lhs" or "sobol" and samples')
+        if self.design != "grid" and (not self.ranges or self.samples < 1):
+            raise ValueError(f'[sweep] design = "{self.design}" needs ranges and samples ≥ 1')
+        return self
 
 
 class Scenario(_Strict):
