@@ -318,3 +318,7 @@ def _tracked_subtrees(model: CoherenceModel) -> dict[str, np.ndarray]:
         for k, sel in enumerate(model.scenario.scenario.tracked)
         if sel.count is None
     }
+
+
+# --- SPEC 6: the stability–plasticity metric registers itself on import (analysis/plasticity_metrics.py)
+from . import plasticity_metrics  # noqa: E402, F401

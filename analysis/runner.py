@@ -35,6 +35,10 @@ def run_scenario(
     """
     model = CoherenceModel(scenario, seed=seed, params=overrides or {})
     n = int(ticks if ticks is not None else (model.scenario.scenario.ticks if model.scenario else 100))
+    done = 0
     for _ in tqdm(range(n), desc=model.scenario.name if model.scenario else "run", unit="tick", disable=not progress):
+        if not model.running:  # Mesa's convention: the model may end early (e.g. stability_plasticity's schedule)
+            break
         model.step()
-    return RunResult(model, n, summarize(model))
+        done += 1
+    return RunResult(model, done, summarize(model))

@@ -20,11 +20,13 @@ from .events import EventLog
 from .graph import Graph, build_graph
 from .mechanisms import coherence, consolidation, criticality, decay, persistence, phase, resistance, spreading, weights
 from .params import NODE_TYPES, ParameterError, Params, resolve, to_dotted
+from .plasticity import attach as attach_plasticity
+from .plasticity import learn as plasticity_learn
 from .recorder import Recorder
 from .state import State, initial_state
 from .stimuli import load_process, process
 
-STRUCTURAL = ("graph.", "types.", "environment.categories")
+STRUCTURAL = ("graph.", "types.", "environment.categories", "patterns.", "defenses.")  # SPEC 6: built at start
 
 
 class SimulationError(RuntimeError):
@@ -94,6 +96,9 @@ class CoherenceModel(mesa.Model):
         for stim in self.scenario.stimuli if self.scenario else []:
             sel = stim.select.resolve(self, self.rng_stim)
             self.env.process(process(self, stim, sel))
+        # --- SPEC 6: stability–plasticity experiment and the Adam rule (model/plasticity.py); None when off
+        self.plasticity = attach_plasticity(self)
+        # ---
 
         NodeAgent.create_views(self)
         self.datacollector = mesa.DataCollector(
@@ -233,7 +238,10 @@ class CoherenceModel(mesa.Model):
         self._removed_W = weights.weight_decay(g, st, p, p.clock.dt_slow)
         E_bar = weights.window_mean(st)
         if p.learning.enabled:
-            weights.hebbian(g, st, p, E_bar)
+            if p.learning.rule == "adam":  # SPEC 6: Hebbian signal through Adam, with the defenses
+                plasticity_learn(self, E_bar)
+            else:
+                weights.hebbian(g, st, p, E_bar)
         slow: dict[str, Any] = {}
         slow.update(self._slow_hook_coherence())
         slow.update(self._slow_hook_persistence())

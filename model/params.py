@@ -15,6 +15,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .plasticity_params import (  # SPEC 6: stability–plasticity sections
+    DefenseParams,
+    DreamParams,
+    EpisodicParams,
+    PatternParams,
+    RecallParams,
+    check_plasticity,
+)
+
 NODE_TYPES: tuple[str, ...] = ("default", "memory", "task", "principle", "goal")
 
 LN2 = math.log(2.0)
@@ -147,6 +156,9 @@ class LearningParams(Section):
     budget: float = Field(2.0, gt=0.0, le=1e6, description="synaptic budget B: Σ_j W_ij ≤ B")
     scaling: bool = Field(True, description="rescale rows to the budget after learning")
     lr: float = Field(0.01, gt=0.0, le=10.0, description="Adam learning rate (stability–plasticity)")
+    rule: Literal["hebbian", "adam"] = Field(
+        "hebbian", description="`hebbian` (SPEC 5.2) or `adam`: the Hebbian signal through Adam (SPEC 6)"
+    )
 
 
 class LoadParams(Section):
@@ -229,6 +241,13 @@ class Params(Section):
     coherence: CoherenceParams = CoherenceParams()
     environment: EnvironmentParams = EnvironmentParams()
     persistence: PersistenceParams = PersistenceParams()
+    # --- SPEC 6: stability–plasticity experiment (model/plasticity_params.py)
+    patterns: PatternParams = PatternParams()
+    recall: RecallParams = RecallParams()
+    defenses: DefenseParams = DefenseParams()
+    episodic: EpisodicParams = EpisodicParams()
+    dream: DreamParams = DreamParams()
+    # ---
 
     @model_validator(mode="after")
     def _check_cross(self) -> Params:
@@ -247,6 +266,7 @@ class Params(Section):
                     f"α = {self.spread.alpha:g}, budget B = {self.learning.budget:g} and the node types present, "
                     f"δ_max must be ≥ ln((1 + α·B)/ρ*)/min m_E = {need:.4g} (SPEC 4.6)"
                 )
+        check_plasticity(self)  # SPEC 6
         return self
 
 

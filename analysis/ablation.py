@@ -1,0 +1,183 @@
+"""The stability–plasticity ablation table (SPEC 6, 7) from a sweep directory.
+
+``python -m analysis.ablation DIR`` reads DIR/runs.csv of ``cohlab sweep stability_plasticity
+--ready`` and writes DIR/analysis/:
+
+- ``ablation.csv`` / ``ablation.md``: one row per combination of the six ``defenses.*`` flags
+  (``baseline`` when none is on): the number of runs and the mean and 95 % confidence interval
+  (Student t over replicates) of acquisition_A, retention_A, acquisition_B and forgetting,
+  plus the chance level;
+- ``main_effects.csv``: for each flag, the mean of each metric with the flag on minus with it
+  off over all other combinations, with a Welch 95 % interval (a factorial main effect).
+
+It prints the baseline, every single defense, the best single defense by retention_A and by
+forgetting, and all six together. Everything is computed from the runs; nothing is assumed.
+
+``python -m analysis.ablation --paired N OUT.csv`` runs a focused, paired follow-up: the
+baseline, each single defense and all six together on the same N seeds (1000 …), writes every
+run to OUT.csv and prints the paired differences (mean ± 95 % CI, paired t test) against the
+baseline and of all six against each single defense. The grid sweep derives a different seed
+for every combination; pairing removes the between-seed (pattern placement) variance.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+FLAGS = ("coarse_scaling", "frozen_context", "diversity", "small_steps", "two_stage", "dream_loop")
+METRICS = ("acquisition_A", "retention_A", "acquisition_B", "forgetting", "chance")
+PREFIX = "stability_plasticity."
+
+
+def ci95(x: pd.Series) -> float:
+    """Half-width of the 95 % Student-t interval of the mean (NaN below two values)."""
+    x = x.dropna()
+    if len(x) < 2:
+        return math.nan
+    return float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
+
+
+def label(row: pd.Series) -> str:
+    on = [f for f in FLAGS if bool(row[f"defenses.{f}"])]
+    return "+".join(on) if on else "baseline"
+
+
+def load_runs(directory: Path) -> pd.DataFrame:
+    runs = pd.read_csv(Path(directory) / "runs.csv")
+    missing = [f"defenses.{f}" for f in FLAGS if f"defenses.{f}" not in runs]
+    if missing:
+        raise ValueError(f"'{directory}' is not a defenses ablation (columns missing: {', '.join(missing)})")
+    ok = runs[(runs["status"] == "ok") & (runs.get(PREFIX + "complete", True).astype(bool))].copy()
+    for f in FLAGS:
+        ok[f"defenses.{f}"] = ok[f"defenses.{f}"].astype(str).str.lower().isin(["true", "1"])
+    ok["defenses"] = ok.apply(label, axis=1)
+    ok["n_on"] = ok[[f"defenses.{f}" for f in FLAGS]].sum(axis=1)
+    return ok
+
+
+def ablation_table(ok: pd.DataFrame) -> pd.DataFrame:
+    """Mean and 95 % CI of every metric per combination, ordered by the number of defenses on."""
+    cols = [PREFIX + m for m in METRICS]
+    g = ok.groupby(["n_on", "defenses"])[cols]
+    mean = g.mean().rename(columns=lambda c: c.removeprefix(PREFIX))
+    ci = g.agg(ci95).rename(columns=lambda c: c.removeprefix(PREFIX) + "_ci95")
+    table = mean.join(ci).join(g.size().rename("n"))
+    order = ["n"] + [x for m in METRICS for x in (m, f"{m}_ci95")]
+    return table[order].reset_index()
+
+
+def main_effects(ok: pd.DataFrame) -> pd.DataFrame:
+    """Mean(on) − mean(off) per flag and metric, with a Welch 95 % interval."""
+    rows = []
+    for f in FLAGS:
+        on, off = ok[ok[f"defenses.{f}"]], ok[~ok[f"defenses.{f}"]]
+        for m in METRICS[:-1]:
+            a, b = on[PREFIX + m].dropna(), off[PREFIX + m].dropna()
+            diff = float(a.mean() - b.mean())
+            va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+            se = math.sqrt(va + vb)
+            dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if va + vb > 0 else np.inf
+            half = float(stats.t.ppf(0.975, dof) * se) if se > 0 else 0.0
+            rows.append({"defense": f, "metric": m, "effect": diff, "ci95": half, "n_on": len(a), "n_off": len(b)})
+    return pd.DataFrame(rows)
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    head = "| defenses | n | acquisition_A | retention_A | acquisition_B | forgetting | chance |"
+    lines = [head, "|---|---|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        cells = [f"{r[m]:.3f} ± {r[m + '_ci95']:.3f}" for m in METRICS]
+        lines.append(f"| {r['defenses']} | {int(r['n'])} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def report(directory: Path) -> dict[str, pd.DataFrame]:
+    """Write DIR/analysis/ablation.{csv,md} and main_effects.csv; return the tables."""
+    ok = load_runs(directory)
+    table = ablation_table(ok)
+    effects = main_effects(ok)
+    dest = Path(directory) / "analysis"
+    dest.mkdir(exist_ok=True)
+    table.to_csv(dest / "ablation.csv", index=False, float_format="%.6g")
+    (dest / "ablation.md").write_text(to_markdown(table), encoding="utf-8")
+    effects.to_csv(dest / "main_effects.csv", index=False, float_format="%.6g")
+    return {"ablation": table, "main_effects": effects}
+
+
+def _fmt(r: pd.Series) -> str:
+    return (
+        f"{r['defenses']:<40} retention_A {r['retention_A']:.3f} ± {r['retention_A_ci95']:.3f}  "
+        f"acquisition_A {r['acquisition_A']:.3f} ± {r['acquisition_A_ci95']:.3f}  "
+        f"forgetting {r['forgetting']:.3f} ± {r['forgetting_ci95']:.3f}  "
+        f"acquisition_B {r['acquisition_B']:.3f} ± {r['acquisition_B_ci95']:.3f}  (n {int(r['n'])})"
+    )
+
+
+def _paired_run(args: tuple[str, dict[str, bool], int]) -> dict[str, object]:
+    from analysis.runner import run_scenario
+
+    name, flags, seed = args
+    overrides = {"recall.every": 0, **{f"defenses.{f}": v for f, v in flags.items()}}
+    s = run_scenario("stability_plasticity", seed=seed, overrides=overrides).summary["stability_plasticity"]
+    return {"config": name, "seed": seed, **{m: s[m] for m in METRICS}}
+
+
+def paired(n: int, out: Path, workers: int | None = None) -> pd.DataFrame:
+    """Baseline, each single defense and all six on the same ``n`` seeds; one row per run."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    configs = {"baseline": {}} | {f: {f: True} for f in FLAGS} | {"all_six": dict.fromkeys(FLAGS, True)}
+    tasks = [(name, flags, 1000 + k) for name, flags in configs.items() for k in range(n)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        runs = pd.DataFrame(list(pool.map(_paired_run, tasks)))
+    runs.to_csv(out, index=False, float_format="%.6g")
+    return runs
+
+
+def paired_differences(runs: pd.DataFrame) -> pd.DataFrame:
+    """Paired differences against the baseline, and of all six against each single defense."""
+    wide = runs.pivot(index="seed", columns="config")
+    rows = []
+    pairs = [(c, "baseline") for c in [*FLAGS, "all_six"]] + [("all_six", c) for c in FLAGS]
+    for a, b in pairs:
+        for m in ("acquisition_A", "retention_A", "acquisition_B", "forgetting"):
+            d = wide[m][a] - wide[m][b]
+            p = float(stats.ttest_rel(wide[m][a], wide[m][b]).pvalue) if d.std() > 0 else math.nan
+            rows.append({"a": a, "b": b, "metric": m, "diff": float(d.mean()), "ci95": ci95(d), "p": p})
+    return pd.DataFrame(rows)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 3 and argv[0] == "--paired":
+        runs = paired(int(argv[1]), Path(argv[2]))
+        means = runs.groupby("config", sort=False)[list(METRICS)].agg(["mean", ci95])
+        print(means.to_string(float_format=lambda x: f"{x:.3f}"))
+        print(paired_differences(runs).to_string(index=False, float_format=lambda x: f"{x:+.3f}"))
+        return 0
+    if len(argv) != 1:
+        print("usage: python -m analysis.ablation SWEEP_DIR | --paired N OUT.csv", file=sys.stderr)
+        return 2
+    tables = report(Path(argv[0]))
+    t = tables["ablation"]
+    singles = t[t["n_on"] == 1]
+    print(_fmt(t[t["n_on"] == 0].iloc[0]))
+    for _, r in singles.iterrows():
+        print(_fmt(r))
+    if len(singles):
+        print("best single defense by retention_A:", singles.loc[singles["retention_A"].idxmax(), "defenses"])
+        print("best single defense by forgetting (lowest):", singles.loc[singles["forgetting"].idxmin(), "defenses"])
+    full = t[t["n_on"] == len(FLAGS)]
+    if len(full):
+        print(_fmt(full.iloc[0]))
+    print(f"tables in {Path(argv[0]) / 'analysis'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
