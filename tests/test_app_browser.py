@@ -1,4 +1,8 @@
-"""The app in a real browser: Playwright driving Debian's chromium, headless, loopback only."""
+"""The app in a real browser: Playwright driving Debian's chromium, headless, on loopback only.
+
+The app is started as a subprocess (``cohlab app --host 127.0.0.1 --port N``, i.e. ``solara run
+app.py --production``) and always stopped at the end. Screenshots go to ``test-artifacts/``.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +31,16 @@ ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+CHART_TITLES = """async () => {
+  const echarts = await window.__cohlabEcharts;
+  const charts = [...document.querySelectorAll('.cohlab-echart')].map(el => echarts.getInstanceByDom(el));
+  return charts.map(chart => chart.getOption().title[0].text);
+}"""
+CHART_PIXELS = """async (index) => {
+  const echarts = await window.__cohlabEcharts;
+  const el = document.querySelectorAll('.cohlab-echart')[index];
+  return echarts.getInstanceByDom(el).getDataURL({type: 'png', pixelRatio: 1});
+}"""
 
 
 def _free_port() -> int:
@@ -38,9 +52,11 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (./dev.sh test does it)")
-    port = _free_port()
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; ./dev.sh test does)")
     cohlab = shutil.which("cohlab", path=str(Path(sys.executable).parent))
+    if cohlab is None:
+        pytest.fail("the cohlab command is missing: install the project (pip install -e '.[test]')")
+    port = _free_port()
     proc = subprocess.Popen(
         [cohlab, "app", "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL,
@@ -48,7 +64,7 @@ def server() -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.time() + 60
+        deadline = time.time() + 90
         while True:
             try:
                 with urllib.request.urlopen(url, timeout=2) as r:
@@ -56,7 +72,7 @@ def server() -> Iterator[str]:
                         break
             except OSError:
                 if time.time() > deadline or proc.poll() is not None:
-                    raise RuntimeError("the app did not start") from None
+                    raise RuntimeError("the app did not start (no HTTP 200)") from None
                 time.sleep(0.3)
         yield url
     finally:
@@ -65,6 +81,7 @@ def server() -> Iterator[str]:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait(10)
 
 
 @pytest.fixture
@@ -74,53 +91,81 @@ def page(server: str):
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1600, "height": 1100}, accept_downloads=True)
-        pg = context.new_page()
-        pg.set_default_timeout(30_000)
-        pg.goto(server)
-        pg.get_by_text("tick 0").first.wait_for()
-        yield pg
-        browser.close()
+        try:
+            context = browser.new_context(viewport={"width": 1600, "height": 1100}, accept_downloads=True)
+            pg = context.new_page()
+            pg.errors = []
+            pg.on("pageerror", lambda exc: pg.errors.append(str(exc)))
+            pg.set_default_timeout(60_000)
+            pg.goto(server)
+            pg.locator(".status-tick", has_text="tick 0 ").wait_for()
+            _charts_drawn(pg, 4)
+            yield pg
+            assert not pg.errors, f"JavaScript errors in the page: {pg.errors}"
+        finally:
+            browser.close()
+
+
+def _charts_drawn(page, n: int) -> None:
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('.cohlab-echart canvas').length >= n", arg=n, polling="raf"
+    )
 
 
 def _tick(page) -> int:
-    text = page.locator("h3", has_text="tick").first.inner_text()
-    return int(text.split()[1])
+    return int(page.locator(".status-tick").first.inner_text().split()[1])
 
 
-def test_pick_play_and_see_the_views_change(page) -> None:
-    page.screenshot(path=str(ARTIFACTS / "01_first_screen.png"))
-    page.get_by_role("button", name="Scenario").or_(page.locator(".v-select").first).first.click()
-    page.get_by_role("option", name="persistence").click()
-    page.get_by_text("The fractal persistence law").first.wait_for()
+def test_pick_a_scenario_play_and_see_the_views_change(page) -> None:
     page.get_by_text("WHAT IT IS").first.wait_for()
-    graph_before = page.locator(".js-plotly-plot").first.inner_html()
+    titles = page.evaluate(CHART_TITLES)
+    assert titles[0] == "The fractal graph: 121 nodes" and titles[1].startswith("Criticality"), titles
+    page.screenshot(path=str(ARTIFACTS / "01_first_screen.png"))
+
+    page.locator(".v-select", has_text="Scenario").first.click()
+    page.get_by_role("option", name="persistence", exact=True).click()
+    page.get_by_text("The fractal persistence law").first.wait_for()
+    page.locator(".status-tick", has_text="tick 0 of 2500").wait_for()
+    page.get_by_text("364 nodes").first.wait_for()
+    _charts_drawn(page, 4)
+    page.wait_for_timeout(500)
+    graph_before = page.evaluate(CHART_PIXELS, 0)
+    other_before = page.evaluate(CHART_PIXELS, 1)
+
     page.get_by_role("button", name="Play").click()
     page.wait_for_function(
-        "() => { const h = [...document.querySelectorAll('h3')].find(e => e.innerText.startsWith('tick'));"
-        " return h && parseInt(h.innerText.split(' ')[1]) >= 20; }",
-        timeout=60_000,
+        "() => +document.querySelector('.status-tick').innerText.split(' ')[1] >= 40", timeout=90_000
     )
     page.get_by_role("button", name="Pause").click()
-    assert _tick(page) >= 20
-    page.wait_for_timeout(500)
-    assert page.locator(".js-plotly-plot").first.inner_html() != graph_before
-    page.screenshot(path=str(ARTIFACTS / "02_after_play.png"), full_page=True)
+    page.get_by_role("button", name="Play").wait_for()
+    page.wait_for_timeout(800)
+    stopped = _tick(page)
+    assert stopped >= 40
+    page.wait_for_timeout(800)
+    assert _tick(page) == stopped, "Pause stops the run"
+    assert page.evaluate(CHART_PIXELS, 0) != graph_before, "the graph is redrawn as the model runs"
+    assert page.evaluate(CHART_PIXELS, 1) != other_before, "and so are the plots"
+    page.set_viewport_size({"width": 1600, "height": 2300})
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(ARTIFACTS / "02_after_play.png"))
 
 
-def test_invalid_parameter_shows_the_message(page) -> None:
-    field = page.get_by_label("spread.alpha")
-    field.fill("-1")
-    page.get_by_role("button", name="Apply and reset").click()
-    page.get_by_text("parameter 'spread.alpha' = -1").first.wait_for()
-    page.screenshot(path=str(ARTIFACTS / "03_invalid_parameter.png"))
-
-
-def test_csv_download_has_the_timeseries_header(page) -> None:
+def test_an_invalid_parameter_is_refused_with_a_message(page) -> None:
     page.get_by_role("button", name="Step").click()
-    page.get_by_text("tick 1 ").first.wait_for()
+    page.locator(".status-tick", has_text="tick 1 ").wait_for()
+    page.get_by_label("spread.alpha", exact=True).fill("-1")
+    page.get_by_role("button", name="Apply").click()
+    page.get_by_text("Not applied: parameter 'spread.alpha' = -1").first.wait_for()
+    page.screenshot(path=str(ARTIFACTS / "03_invalid_parameter.png"))
+    assert _tick(page) == 1, "the model was neither rebuilt nor stepped"
+
+
+def test_the_csv_download_has_the_timeseries_columns(page) -> None:
+    for k in (1, 2):
+        page.get_by_role("button", name="Step").click()
+        page.locator(".status-tick", has_text=f"tick {k} ").wait_for()
     with page.expect_download() as info:
-        page.get_by_text("Download run as CSV").click()
-    path = info.value.path()
-    header = Path(path).read_text().splitlines()[0]
-    assert header == ",".join(TIMESERIES_COLUMNS)
+        page.get_by_text("Download this run as CSV").click()
+    lines = Path(info.value.path()).read_text().splitlines()
+    assert lines[0] == ",".join(TIMESERIES_COLUMNS)
+    assert len(lines) == 3, "one row per tick run so far"

@@ -1,0 +1,1 @@
+"""The browser app's building blocks (Solara): session, history, live views, parameter form, page."""

@@ -1,0 +1,219 @@
+"""One browser session's run: the model, its lock, its history, its live charts and their acknowledgements.
+
+Every browser tab builds its own :class:`Session` (held in component hooks, never in a module
+variable), so several users never share a model. The play thread steps the model under the
+session's lock; charts read it under the same lock.
+
+Per frame no component re-renders: the page's live charts and the status line attach themselves
+to the session, and :meth:`Session.refresh` (after every step batch) asks each chart's view for
+what changed and sends it straight to the chart's widget. A full re-render of the page costs tens
+of milliseconds; a refresh costs about one.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from analysis import graph_views as gv
+from model import CoherenceModel, ParameterError
+from model.model import STRUCTURAL
+from model.params import resolve, to_dotted
+from scenarios.loader import Scenario, load_scenario
+
+from .history import History
+
+REBUILD = object()  # what a view's update() returns when its chart must be rebuilt (e.g. ρ* changed)
+# keys that shape the graph, the state or the clocks: a change needs a rebuilt model (the model's own
+# STRUCTURAL list, plus the clocks' periods and initial values that only matter at the build)
+RESTART_PREFIXES = tuple(dict.fromkeys((*STRUCTURAL, "graph.", "types.", "clock.", "environment.", "coherence.gamma0")))
+
+
+def needs_restart(key: str) -> bool:
+    return key.startswith(RESTART_PREFIXES)
+
+
+@dataclass(frozen=True)
+class TrackedGroup:
+    label: str
+    nodes: np.ndarray  # positions into History.tracked
+    node_type: str
+
+
+class Session:
+    """A model run for one browser tab."""
+
+    def __init__(self, scenario: str | Scenario, seed: int, overrides: dict[str, Any] | None = None) -> None:
+        self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+        self.seed = int(seed)
+        self.overrides = dict(overrides or {})
+        self.model = CoherenceModel(self.scenario, seed=self.seed, params=self.overrides)
+        self.lock = threading.RLock()
+        self.history = History(self.model)
+        self._live: dict[int, tuple[Any, Any, Callable[[], None]]] = {}
+        self._watchers: dict[int, Callable[[dict[str, Any]], None]] = {}
+        self._ack_lock = threading.Lock()
+        self._pending: set[int] = set()
+        self._acked = threading.Event()
+        self._acked.set()
+        self.acks_seen = False
+
+    # ------------------------------------------------------------------ running
+
+    @property
+    def tick(self) -> int:
+        return int(self.model.tick)
+
+    @property
+    def length(self) -> int:
+        return int(self.scenario.scenario.ticks)
+
+    def step(self, ticks: int = 1) -> None:
+        """Advance ``ticks`` fast ticks and bring the history up to date."""
+        with self.lock:
+            self.model.run(ticks)
+            self.history.sync()
+
+    def status(self) -> dict[str, Any]:
+        """What the status line shows."""
+        m, h = self.model, self.history
+        rho = h.last("rho") if h.n else m.state.rho
+        band = f" ({h.band[-1]})" if h.n and h.band[-1] else ""
+        return {
+            "tick": f"tick {m.tick} of {self.length}",
+            "detail": f"ρ = {rho:.3f}{band} · {m.graph.n:,} nodes · ΣE = {float(m.state.E.sum()):.3g}",
+            "progress": min(100.0, 100.0 * m.tick / max(self.length, 1)),
+            "params": m.params,
+        }
+
+    # ------------------------------------------------------------------ live charts
+
+    def attach(self, key: int, view: Any, chart: Any, rebuild: Callable[[], None]) -> None:
+        """A chart to keep up to date: ``view`` computes the changes, ``chart`` (ui.echart.EChart) shows them."""
+        with self.lock:
+            self._live[key] = (view, chart, rebuild)
+
+    def detach(self, key: int) -> None:
+        with self.lock:
+            self._live.pop(key, None)
+
+    def watch(self, key: int, fn: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``fn(status)`` after every refresh (the status line, the parameter form)."""
+        self._watchers[key] = fn
+
+    def unwatch(self, key: int) -> None:
+        self._watchers.pop(key, None)
+
+    def refresh(self) -> None:
+        """Send every attached chart what changed since its last update; update the watchers."""
+        rebuilds = []
+        with self.lock:
+            for view, chart, rebuild in list(self._live.values()):
+                upd = view.update()
+                if upd is REBUILD:
+                    rebuilds.append(rebuild)
+                elif upd and chart.update(upd):
+                    self.expect_ack(chart)
+            status = self.status()
+        for fn in rebuilds:
+            fn()
+        for fn in list(self._watchers.values()):
+            fn(status)
+
+    def validate(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """The session's overrides with ``changes`` applied, validated; raises ParameterError."""
+        merged = {**self.overrides, **changes}
+        self.scenario.resolve_params(merged)  # model.params.resolve under the scenario's parameters
+        return merged
+
+    def apply_live(self, changes: dict[str, Any]) -> None:
+        """Change non-structural parameters of the running model (validated together first)."""
+        bad = [k for k in changes if needs_restart(k)]
+        if bad:
+            raise ParameterError(
+                f"parameter '{bad[0]}' shapes the graph, the state or the clocks: restart to change it"
+            )
+        merged = self.validate(changes)
+        with self.lock:
+            self.model.params = resolve(to_dotted(self.model.params), changes)
+        self.overrides = merged
+
+    # ------------------------------------------------------------------ browser acknowledgements
+
+    def expect_ack(self, widget: Any) -> None:
+        """Register a chart update (ui.echart.EChart); the play loop waits until the browser has drawn it."""
+        key = id(widget)
+        with self._ack_lock:
+            self._pending.add(key)
+            self._acked.clear()
+
+        def done() -> None:
+            with self._ack_lock:
+                self.acks_seen = True
+                self._pending.discard(key)
+                if not self._pending:
+                    self._acked.set()
+
+        widget.on_drawn(done)
+
+    def wait_for_browser(self, timeout: float) -> bool:
+        """Wait until every chart update sent so far has been drawn (False on timeout)."""
+        ok = self._acked.wait(timeout)
+        if not ok:
+            with self._ack_lock:
+                self._pending.clear()
+                self._acked.set()
+        return ok
+
+    # ------------------------------------------------------------------ static views of the graph
+
+    @cached_property
+    def layout(self) -> tuple[np.ndarray, np.ndarray]:
+        return gv.radial_layout(self.model.graph)
+
+    @cached_property
+    def icicle(self) -> gv.Icicle:
+        return gv.Icicle.build(self.model.graph)
+
+    @cached_property
+    def tracked_groups(self) -> list[TrackedGroup]:
+        """The tracked nodes grouped as the scenario names them (labelled selectors), else one per node."""
+        from model.params import NODE_TYPES
+
+        tracked = self.history.tracked
+        pos = {int(n): i for i, n in enumerate(tracked)}
+        types = self.model.state.node_type
+        groups: list[TrackedGroup] = []
+        used: set[int] = set()
+        rng = np.random.default_rng(0)
+        for sel in self.scenario.scenario.tracked:
+            if sel.label:
+                try:
+                    nodes = sel.model_copy(update={"count": None}).resolve(self.model, rng)
+                except ValueError:
+                    continue
+                idx = np.array(sorted(pos[int(n)] for n in nodes if int(n) in pos), dtype=np.int64)
+                if idx.size:
+                    kinds = {NODE_TYPES[types[tracked[i]]] for i in idx}
+                    groups.append(
+                        TrackedGroup(f"{sel.label} ({idx.size})", idx, kinds.pop() if len(kinds) == 1 else "")
+                    )
+                    used.update(idx.tolist())
+        for i, node in enumerate(tracked):
+            if i not in used and len(groups) < 12:
+                groups.append(TrackedGroup(f"node {node}", np.array([i]), NODE_TYPES[types[node]]))
+        return groups
+
+    @cached_property
+    def marks(self) -> list[tuple[float, str]]:
+        """One-time scenario events with a note, to mark on the time axes."""
+        out: dict[float, str] = {}
+        for s in self.scenario.stimuli:
+            if s.note and s.at > 1:
+                out.setdefault(float(s.at), s.note)
+        return sorted(out.items())[:8]
