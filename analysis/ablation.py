@@ -1,14 +1,17 @@
 """The stability–plasticity ablation table (SPEC 6, 7) from a sweep directory.
 
-``python -m analysis.ablation DIR`` reads DIR/runs.csv of ``cohlab sweep stability_plasticity
---ready`` and writes DIR/analysis/:
+``cohlab analyze DIR`` (or ``python -m analysis.ablation DIR``) on the directory of
+``cohlab sweep stability_plasticity --ready`` writes, besides the generic sweep tables, into
+DIR/analysis/:
 
 - ``ablation.csv`` / ``ablation.md``: one row per combination of the six ``defenses.*`` flags
   (``baseline`` when none is on): the number of runs and the mean and 95 % confidence interval
   (Student t over replicates) of acquisition_A, retention_A, acquisition_B and forgetting,
   plus the chance level;
 - ``main_effects.csv``: for each flag, the mean of each metric with the flag on minus with it
-  off over all other combinations, with a Welch 95 % interval (a factorial main effect).
+  off over all other combinations, with a Welch 95 % interval (a factorial main effect);
+- ``ablation.png``: acquisition_A, retention_A and forgetting (mean ± 95 % CI) of the baseline,
+  each single defense and all six together.
 
 It prints the baseline, every single defense, the best single defense by retention_A and by
 forgetting, and all six together. Everything is computed from the runs; nothing is assumed.
@@ -16,8 +19,8 @@ forgetting, and all six together. Everything is computed from the runs; nothing 
 ``python -m analysis.ablation --paired N OUT.csv`` runs a focused, paired follow-up: the
 baseline, each single defense and all six together on the same N seeds (1000 …), writes every
 run to OUT.csv and prints the paired differences (mean ± 95 % CI, paired t test) against the
-baseline and of all six against each single defense. The grid sweep derives a different seed
-for every combination; pairing removes the between-seed (pattern placement) variance.
+baseline and of all six against each single defense: more seeds for the comparisons that the
+predictions are about than the 64-combination sweep can afford.
 """
 
 from __future__ import annotations
@@ -97,8 +100,13 @@ def to_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def is_ablation(runs: pd.DataFrame) -> bool:
+    """Does a sweep's runs.csv vary the six defenses (the ready sweep of stability_plasticity)?"""
+    return all(f"defenses.{f}" in runs for f in FLAGS) and PREFIX + "retention_A" in runs
+
+
 def report(directory: Path) -> dict[str, pd.DataFrame]:
-    """Write DIR/analysis/ablation.{csv,md} and main_effects.csv; return the tables."""
+    """Write DIR/analysis/ablation.{csv,md,png} and main_effects.csv; return the tables."""
     ok = load_runs(directory)
     table = ablation_table(ok)
     effects = main_effects(ok)
@@ -107,7 +115,62 @@ def report(directory: Path) -> dict[str, pd.DataFrame]:
     table.to_csv(dest / "ablation.csv", index=False, float_format="%.6g")
     (dest / "ablation.md").write_text(to_markdown(table), encoding="utf-8")
     effects.to_csv(dest / "main_effects.csv", index=False, float_format="%.6g")
+    plot(table, dest / "ablation.png")
     return {"ablation": table, "main_effects": effects}
+
+
+def headline(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows the predictions are about: baseline, each single defense, all six together."""
+    rows = table[(table["n_on"] <= 1) | (table["n_on"] == len(FLAGS))]
+    return rows.sort_values(["n_on", "defenses"], key=lambda c: c if c.name == "n_on" else c.map(_order))
+
+
+def _order(name: str) -> int:
+    return FLAGS.index(name) if name in FLAGS else -1
+
+
+def plot(table: pd.DataFrame, path: Path) -> Path:
+    """Bars with 95 % CIs of acquisition_A, retention_A and forgetting for the headline rows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = headline(table).iloc[::-1]  # baseline at the top
+    names = ["all six" if n == len(FLAGS) else d for d, n in zip(rows["defenses"], rows["n_on"], strict=True)]
+    y = np.arange(len(rows))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 0.45 * len(rows) + 1.8), sharey=True)
+    colours = ["#2ca02c" if n == len(FLAGS) else "#7f7f7f" if n == 0 else "#1f77b4" for n in rows["n_on"]]
+    for ax, m in zip(axes, ("acquisition_A", "retention_A", "forgetting"), strict=True):
+        ax.barh(y, rows[m], xerr=rows[f"{m}_ci95"], color=colours, capsize=3)
+        base = float(rows.loc[rows["n_on"] == 0, m].iloc[0]) if (rows["n_on"] == 0).any() else None
+        if base is not None:
+            ax.axvline(base, color="#444", lw=1, ls="--")
+        ax.set_title(m + (" (lower is better)" if m == "forgetting" else ""))
+        ax.grid(axis="x", color="#e8e8e8")
+    chance = float(rows["chance"].mean())
+    for ax in axes[:2]:
+        ax.axvline(chance, color="#d62728", lw=1, ls=":", label=f"chance {chance:.2f}")
+        ax.legend(loc="lower right", fontsize=8)
+    axes[0].set_yticks(y, names)
+    n = int(rows["n"].min())
+    fig.suptitle(f"Stability–plasticity ablation: mean ± 95 % CI over ≥ {n} runs per row (dashed: baseline)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def summary_text(table: pd.DataFrame) -> list[str]:
+    """Lines for the terminal: the headline rows and the best single defense by each measure."""
+    lines = [_fmt(r) for _, r in headline(table).iterrows()]
+    singles = table[table["n_on"] == 1]
+    if len(singles):
+        lines.append("best single defense by retention_A: " + singles.loc[singles["retention_A"].idxmax(), "defenses"])
+        lines.append(
+            "best single defense by forgetting (lowest): " + singles.loc[singles["forgetting"].idxmin(), "defenses"]
+        )
+    return lines
 
 
 def _fmt(r: pd.Series) -> str:
@@ -164,17 +227,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m analysis.ablation SWEEP_DIR | --paired N OUT.csv", file=sys.stderr)
         return 2
     tables = report(Path(argv[0]))
-    t = tables["ablation"]
-    singles = t[t["n_on"] == 1]
-    print(_fmt(t[t["n_on"] == 0].iloc[0]))
-    for _, r in singles.iterrows():
-        print(_fmt(r))
-    if len(singles):
-        print("best single defense by retention_A:", singles.loc[singles["retention_A"].idxmax(), "defenses"])
-        print("best single defense by forgetting (lowest):", singles.loc[singles["forgetting"].idxmin(), "defenses"])
-    full = t[t["n_on"] == len(FLAGS)]
-    if len(full):
-        print(_fmt(full.iloc[0]))
+    print("\n".join(summary_text(tables["ablation"])))
     print(f"tables in {Path(argv[0]) / 'analysis'}")
     return 0
 

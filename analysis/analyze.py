@@ -15,6 +15,8 @@ Written into ``DIR/analysis/``:
 - ``sobol_indices.csv`` for a Sobol design: first-order and total indices (SALib, with 95 %
   confidence half-widths) of every metric for every sampled parameter, from the design-point
   means over replicates, separately for each combination of grid values.
+- for the stability–plasticity ablation (a sweep over the six ``defenses.*`` flags), the
+  per-combination table, the main effects and a plot (see ``analysis/ablation.py``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from . import ablation
 from .sweep import RUNS_FIXED, RUNS_TAIL, SweepError, sobol_problem
 
 MAX_PLOTTED = 8  # metrics per figure
@@ -55,6 +58,7 @@ class Report:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     sobol: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    sections: list[str] = field(default_factory=list)  # extra text (the ablation's headline table)
 
     def text(self, n_metrics: int = 4) -> str:
         dest = self.directory / "analysis"
@@ -70,6 +74,7 @@ class Report:
             s = self.sobol[self.sobol["metric"].isin(main)]
             lines += ["", "Sobol indices (S1 first order, ST total):"]
             lines.append(s.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        lines += self.sections
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -166,6 +171,14 @@ def analyze(out: Path) -> Report:
     if spec["design"] == "sobol" and spec["ranges"]:
         report.sobol = _sobol(runs, spec, metrics, report.notes)
         report.files.append(_save_csv(report.sobol, dest / "sobol_indices.csv", index=False))
+    if ablation.is_ablation(runs) and len(ok):
+        tables = ablation.report(out)
+        report.files += [dest / f for f in ("ablation.csv", "ablation.md", "main_effects.csv", "ablation.png")]
+        report.sections += [
+            "",
+            "stability–plasticity ablation (mean ± 95 % CI):",
+            *ablation.summary_text(tables["ablation"]),
+        ]
     if not metrics:
         report.notes.append("no numeric metric varies across the ok runs: tables hold counts only, no plots")
     return report

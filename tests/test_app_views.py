@@ -126,3 +126,31 @@ def test_history_and_views_with_one_scale_and_one_tracked_node() -> None:
         upd = view.update()
         if upd and upd is not REBUILD:
             _json(upd)
+
+
+def test_recall_view_follows_the_experiment_and_play_stops_at_its_end() -> None:
+    from ui.views import RecallView
+
+    s = Session("stability_plasticity", 2, {"defenses.dream_loop": True})
+    view = RecallView(s)
+    assert RecallView.relevant(s)
+    view.option()
+    s.step(100_000)  # far past the schedule: the session stops where the model stops
+    exp = s.model.plasticity
+    assert not s.model.running and s.tick == exp.results["end_tick"] + 1
+    assert "complete" in s.status()["tick"]
+    upd = view.update()
+    a, b, generated, kept = (np.asarray(x["data"]) for x in upd["series"])
+    acq = next(r for r in exp.history if r["label"] == "acquisition_A")
+    assert [acq["time"], exp.results["acquisition_A"]] in a.tolist()
+    assert b[-1, 1] == exp.results["acquisition_B"]
+    assert len(generated) == len(exp.dream_cycles) > 0 and (kept[:, 1] <= generated[:, 1]).all()
+    phases = [m["name"] for m in upd["series"][1]["markLine"]["data"]]
+    assert phases == ["learn A", "learn B", "schedule done"]
+    assert view.update() is None  # nothing new, nothing sent
+
+
+def test_recall_view_only_for_the_experiment() -> None:
+    from ui.views import RecallView
+
+    assert not RecallView.relevant(Session("criticality", 1))

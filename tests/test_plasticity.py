@@ -501,3 +501,40 @@ def test_ablation_tables_group_by_combination_and_measure_main_effects(tmp_path)
     eff = main_effects(ok).set_index(["defense", "metric"])["effect"]
     assert eff["frozen_context", "retention_A"] == pytest.approx(0.2, abs=0.01)
     assert abs(eff["diversity", "retention_A"]) < 0.01
+
+
+def test_cohlab_analyze_reports_the_ablation(tmp_path) -> None:
+    """`cohlab analyze` on a defenses sweep adds the ablation table, the best single defense and a plot."""
+    import json
+
+    import pandas as pd
+
+    from analysis.ablation import FLAGS as AFLAGS
+    from analysis.ablation import PREFIX
+    from analysis.analyze import analyze
+
+    rows = []
+    for k in range(64):
+        flags = {f"defenses.{f}": bool(k >> b & 1) for b, f in enumerate(AFLAGS)}
+        for r in range(2):
+            # made-up numbers: frozen_context raises retention, two_stage lowers forgetting the most
+            retention = 0.3 + 0.2 * flags["defenses.frozen_context"] + 0.01 * r
+            forgetting = 0.2 - 0.15 * flags["defenses.two_stage"] - 0.05 * flags["defenses.frozen_context"] + 0.01 * r
+            rows.append(
+                {"run_id": 2 * k + r, "point": k, "replicate": r, "seed": r}
+                | flags
+                | {PREFIX + "complete": True, PREFIX + "acquisition_A": 0.6, PREFIX + "chance": 0.05}
+                | {PREFIX + "retention_A": retention, PREFIX + "forgetting": forgetting, PREFIX + "acquisition_B": 0.5}
+                | {"status": "ok", "error": "", "wall_s": 1.0}
+            )
+    pd.DataFrame(rows).to_csv(tmp_path / "runs.csv", index=False)
+    grid = {f"defenses.{f}": [False, True] for f in AFLAGS}
+    (tmp_path / "spec.json").write_text(json.dumps({"grid": grid, "ranges": {}, "design": "grid", "replicates": 2}))
+    report = analyze(tmp_path)
+    text = report.text()
+    assert "best single defense by retention_A: frozen_context" in text
+    assert "best single defense by forgetting (lowest): two_stage" in text
+    for name in ("ablation.csv", "ablation.md", "main_effects.csv", "ablation.png"):
+        assert (tmp_path / "analysis" / name).stat().st_size > 0, name
+    md = (tmp_path / "analysis" / "ablation.md").read_text()
+    assert md.count("\n") == 2 + 64

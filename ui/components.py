@@ -40,6 +40,7 @@ from .views import (
     HistogramView,
     PerScaleView,
     PersistenceView,
+    RecallView,
     SubtreeView,
     View,
     default_colouring,
@@ -143,6 +144,7 @@ def chosen_views(session: Session) -> tuple[list[tuple[type[View], dict[str, Any
     """The views relevant to this scenario (shown), and the others (under "More views")."""
     p = session.model.params
     everything: list[tuple[type[View], dict[str, Any]]] = [
+        (RecallView, {}),
         (CriticalityView, {}),
         (ForgettingView, {}),
         (PerScaleView, {"quantity": "C"}),
@@ -321,6 +323,10 @@ def Page() -> None:
                 session.refresh()
             except Exception as exc:  # a SimulationError (NaN) or any failure: stop and say why
                 set_error(f"The run stopped at tick {session.tick}: {exc}")
+                set_playing(False)
+                return
+            if not session.model.running:  # the scenario's own end (e.g. stability_plasticity's schedule)
+                set_notice(f"The scenario's schedule is complete at tick {session.tick}: press Reset to run it again.")
                 set_playing(False)
                 return
             if before < session.length <= session.tick and start_tick < session.length:

@@ -76,7 +76,10 @@ class Session:
     def step(self, ticks: int = 1) -> None:
         """Advance ``ticks`` fast ticks and bring the history up to date."""
         with self.lock:
-            self.model.run(ticks)
+            for _ in range(int(ticks)):
+                if not self.model.running:  # the scenario ended itself (Mesa's convention)
+                    break
+                self.model.step()
             self.history.sync()
 
     def status(self) -> dict[str, Any]:
@@ -85,7 +88,9 @@ class Session:
         rho = h.last("rho") if h.n else m.state.rho
         band = f" ({h.band[-1]})" if h.n and h.band[-1] else ""
         return {
-            "tick": f"tick {m.tick} of {self.length}",
+            "tick": f"tick {m.tick} of {self.length}"
+            if m.running
+            else f"tick {m.tick}: the scenario's schedule is complete",
             "detail": f"ρ = {rho:.3f}{band} · {m.graph.n:,} nodes · ΣE = {float(m.state.E.sum()):.3g}",
             "progress": min(100.0, 100.0 * m.tick / max(self.length, 1)),
             "params": m.params,

@@ -775,6 +775,97 @@ class HistogramView(View):
         return {"series": series, "xAxis": axes}
 
 
+class RecallView(View):
+    """Stability–plasticity (SPEC 6): recall F1 of tasks A and B over time, and the dream loop's sleeps."""
+
+    key = "recall"
+    label = "Recall of A and B, and dreams"
+    height = 540
+
+    @staticmethod
+    def relevant(session: Session) -> bool:
+        exp = getattr(session.model, "plasticity", None)
+        return exp is not None and exp.active
+
+    @property
+    def _dreams(self) -> bool:
+        return bool(self.model.params.defenses.dream_loop)
+
+    def option(self) -> Option:
+        exp = self.model.plasticity
+        chance = exp.results.get("chance", math.nan) if exp is not None else math.nan
+        opt = base_option(self.label, f"chance level (untrained weights) {_f(chance)}")
+        if self._dreams:
+            stacked_grids(opt, ["recall F1", "dreams per sleep"], [0.62, 0.38], top=22)
+        else:
+            stacked_grids(opt, ["recall F1"], [1.0], top=22)
+        opt["yAxis"][0].update(min=0, max=1, scale=False)
+        a = line("task A", "#1f77b4", 0, 3, showSymbol=True, symbol="circle", symbolSize=6)
+        b = line("task B", "#ff7f0e", 0, 3, showSymbol=True, symbol="circle", symbolSize=6)
+        if math.isfinite(chance):
+            a["markLine"] = {
+                "silent": True,
+                "symbol": "none",
+                "lineStyle": {"color": "#888", "type": "dashed", "width": 1},
+                "label": {"formatter": "chance", "position": "end", "fontSize": 12},
+                "data": [{"yAxis": chance}],
+            }
+        series = [a, b]
+        if self._dreams:
+            bar = {"type": "bar", "xAxisIndex": 1, "yAxisIndex": 1, "barMaxWidth": 10, "barGap": "-100%"}
+            series += [
+                {**bar, "name": "dreams generated", "itemStyle": {"color": "#bbbbbb"}, "data": np.empty((0, 2))},
+                {**bar, "name": "dreams kept (replayed)", "itemStyle": {"color": "#9467bd"}, "data": np.empty((0, 2))},
+            ]
+        opt["series"] = series
+        self._seen = (-1, -1, -1)
+        return self._with_data(opt)
+
+    def _state(self) -> tuple[int, int, int]:
+        exp = self.model.plasticity
+        if exp is None or not exp.active:
+            return (0, 0, 0)
+        return (len(exp.history), len(exp.dream_cycles), len(self.model.events.of("plasticity.phase")))
+
+    def update(self) -> Option | None:
+        if self._state() == self._seen:
+            return None
+        return self._series()
+
+    def _series(self) -> Option:
+        exp = self.model.plasticity
+        self._seen = self._state()
+        if exp is None or not exp.active:
+            return {}
+        rows = exp.history[1:]  # the first test is the chance level, drawn as a line
+        t = np.array([r["time"] for r in rows], dtype=np.float64)
+        data: list[Option] = [
+            {"data": xy(t, [r["A"] for r in rows])},
+            {"data": xy(t, [r["B"] for r in rows])},
+        ]
+        names = {"A": "learn A", "B": "learn B", "done": "schedule done"}
+        phases = [
+            {"xAxis": float(e["tick"]), "name": names.get(e["phase"], e["phase"])}
+            for e in self.model.events.of("plasticity.phase")
+        ]
+        data[1]["markLine"] = {  # the phase boundaries, on task B's series
+            "silent": True,
+            "symbol": "none",
+            "animation": False,
+            "lineStyle": {"color": "#555", "type": "dotted", "width": 1.5},
+            "label": {"formatter": "{b}", "position": "end", "fontSize": 12},
+            "data": phases,
+        }
+        if self._dreams:
+            cyc = exp.dream_cycles
+            x = np.array([c["start"] for c in cyc], dtype=np.float64)
+            data += [
+                {"data": xy(x, [c["generated"] for c in cyc])},
+                {"data": xy(x, [c["kept"] for c in cyc])},
+            ]
+        return {"series": data, "xAxis": self._time_axes(2 if self._dreams else 1)}
+
+
 VIEWS: tuple[type[View], ...] = (
     GraphView,
     SubtreeView,
@@ -785,4 +876,5 @@ VIEWS: tuple[type[View], ...] = (
     CoherenceErrorView,
     PersistenceView,
     HistogramView,
+    RecallView,
 )
