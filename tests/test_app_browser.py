@@ -169,3 +169,21 @@ def test_the_csv_download_has_the_timeseries_columns(page) -> None:
     lines = Path(info.value.path()).read_text().splitlines()
     assert lines[0] == ",".join(TIMESERIES_COLUMNS)
     assert len(lines) == 3, "one row per tick run so far"
+
+
+def test_the_experiment_shows_recall_of_A_and_B_and_stops_at_its_end(page) -> None:
+    page.goto(page.url.split("?")[0] + "?scenario=stability_plasticity&seed=2")
+    page.locator(".status-tick", has_text="tick 0 ").wait_for()
+    page.wait_for_function(
+        "async () => { const e = await window.__cohlabEcharts;"
+        " return [...document.querySelectorAll('.cohlab-echart')]"
+        ".some(el => e.getInstanceByDom(el)?.getOption().title[0].text.startsWith('Recall of A and B')); }"
+    )
+    index = [t.startswith("Recall of A and B") for t in page.evaluate(CHART_TITLES)].index(True)
+    before = page.evaluate(CHART_PIXELS, index)
+    page.get_by_role("button", name="Play").click()
+    page.locator(".status-tick", has_text="schedule is complete").wait_for(timeout=120_000)
+    page.get_by_role("button", name="Play").wait_for()  # play stopped by itself
+    page.wait_for_timeout(500)
+    assert page.evaluate(CHART_PIXELS, index) != before, "recall of A and B is drawn as the run goes"
+    page.screenshot(path=str(ARTIFACTS / "05_stability_plasticity.png"))

@@ -794,7 +794,8 @@ class RecallView(View):
     def option(self) -> Option:
         exp = self.model.plasticity
         chance = exp.results.get("chance", math.nan) if exp is not None else math.nan
-        opt = base_option(self.label, f"chance level (untrained weights) {_f(chance)}")
+        title = self.label if self._dreams else "Recall of A and B"
+        opt = base_option(title, f"chance level (untrained weights) {_f(chance)} · tests every recall.every ticks")
         if self._dreams:
             stacked_grids(opt, ["recall F1", "dreams per sleep"], [0.62, 0.38], top=22)
         else:
