@@ -135,3 +135,34 @@ def free_energy_plot(model: CoherenceModel, out: Path) -> Path | None:
         ax.plot(ts["time"], ts[col])
         ax.set(xlabel="tick", title=col)
     return _save(fig, out / "free_energy.png")
+
+
+@plot
+def recall_plot(model: CoherenceModel, out: Path) -> Path | None:
+    """Stability–plasticity (SPEC 6): recall F1 of A and B at every test, phases, chance, dreams."""
+    from .plasticity_metrics import dream_frame, recall_frame
+
+    rec = recall_frame(model)
+    if rec.empty:
+        return None
+    dreams = dream_frame(model)
+    ncols = 2 if len(dreams) else 1
+    fig, axes = plt.subplots(1, ncols, figsize=(7 * ncols, 4.8), squeeze=False)
+    ax = axes[0, 0]
+    tests = rec.iloc[1:]  # the first row is the chance test in the untrained weights
+    ax.plot(tests["time"], tests["A"], "o-", ms=3, label="task A", color="#1f77b4")
+    ax.plot(tests["time"], tests["B"], "o-", ms=3, label="task B", color="#ff7f0e")
+    ax.axhline(float(rec["all"].iloc[0]), color="#888", ls="--", lw=1, label="chance (untrained)")
+    names = {"A": " learn A", "B": " learn B", "done": " done"}
+    for e in model.events.of("plasticity.phase"):
+        ax.axvline(e["tick"], color="#555", ls=":", lw=1)
+        ax.annotate(names.get(e["phase"], e["phase"]), (e["tick"], 1.0), fontsize=8, va="top")
+    ax.set(xlabel="tick", ylabel="recall F1", ylim=(0, 1.02), title="Recall of A and B")
+    ax.legend(fontsize=8, loc="center right")
+    if len(dreams):
+        ax_d = axes[0, 1]
+        ax_d.bar(dreams["start"], dreams["generated"], width=8, color="#bbbbbb", label="generated")
+        ax_d.bar(dreams["start"], dreams["kept"], width=8, color="#9467bd", label="kept (replayed)")
+        ax_d.set(xlabel="tick of the sleep", ylabel="dreams", title="Dream loop: one bar per sleep")
+        ax_d.legend(fontsize=8)
+    return _save(fig, out / "recall.png")

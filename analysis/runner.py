@@ -36,9 +36,13 @@ def run_scenario(
     model = CoherenceModel(scenario, seed=seed, params=overrides or {})
     n = int(ticks if ticks is not None else (model.scenario.scenario.ticks if model.scenario else 100))
     done = 0
-    for _ in tqdm(range(n), desc=model.scenario.name if model.scenario else "run", unit="tick", disable=not progress):
-        if not model.running:  # Mesa's convention: the model may end early (e.g. stability_plasticity's schedule)
-            break
-        model.step()
-        done += 1
+    name = model.scenario.name if model.scenario else "run"
+    with tqdm(total=n, desc=name, unit="tick", disable=not progress) as bar:
+        while done < n and model.running:  # Mesa's convention: a model may end itself (stability_plasticity)
+            model.step()
+            done += 1
+            bar.update()
+        if done < n:
+            bar.total = done  # the bar ends full where the scenario ended
+            bar.refresh()
     return RunResult(model, done, summarize(model))

@@ -538,3 +538,12 @@ def test_cohlab_analyze_reports_the_ablation(tmp_path) -> None:
         assert (tmp_path / "analysis" / name).stat().st_size > 0, name
     md = (tmp_path / "analysis" / "ablation.md").read_text()
     assert md.count("\n") == 2 + 64
+
+
+def test_run_plots_include_recall_and_dreams(tmp_path) -> None:
+    from analysis.plots import recall_plot
+
+    m = finish(make(4, **{"defenses.dream_loop": True, "recall.every": 40}))
+    assert recall_plot(m, tmp_path) == tmp_path / "recall.png"
+    assert (tmp_path / "recall.png").stat().st_size > 10_000
+    assert recall_plot(CoherenceModel("criticality", seed=0), tmp_path / "x") is None  # no experiment, no plot
