@@ -172,18 +172,26 @@ def test_the_csv_download_has_the_timeseries_columns(page) -> None:
 
 
 def test_the_experiment_shows_recall_of_A_and_B_and_stops_at_its_end(page) -> None:
-    page.goto(page.url.split("?")[0] + "?scenario=stability_plasticity&seed=2")
-    page.locator(".status-tick", has_text="tick 0 ").wait_for()
-    page.wait_for_function(
+    # a second tab opened on a link that picks the scenario (navigating the first tab away would
+    # make its own still-open connection complain)
+    tab = page.context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.goto(page.url.split("?")[0] + "?scenario=stability_plasticity&seed=2")
+    tab.locator(".status-tick", has_text="tick 0 ").wait_for()
+    recall_pixels = (  # the recall chart's image, found by its title (null until it is drawn)
         "async () => { const e = await window.__cohlabEcharts;"
-        " return [...document.querySelectorAll('.cohlab-echart')]"
-        ".some(el => e.getInstanceByDom(el)?.getOption().title[0].text.startsWith('Recall of A and B')); }"
+        " const c = [...document.querySelectorAll('.cohlab-echart')].map(el => e.getInstanceByDom(el))"
+        ".find(c => c?.getOption()?.title?.[0]?.text?.startsWith('Recall of A and B'));"
+        " return c ? c.getDataURL({type: 'png', pixelRatio: 1}) : null; }"
     )
-    index = [t.startswith("Recall of A and B") for t in page.evaluate(CHART_TITLES)].index(True)
-    before = page.evaluate(CHART_PIXELS, index)
-    page.get_by_role("button", name="Play").click()
-    page.locator(".status-tick", has_text="schedule is complete").wait_for(timeout=120_000)
-    page.get_by_role("button", name="Play").wait_for()  # play stopped by itself
-    page.wait_for_timeout(500)
-    assert page.evaluate(CHART_PIXELS, index) != before, "recall of A and B is drawn as the run goes"
-    page.screenshot(path=str(ARTIFACTS / "05_stability_plasticity.png"))
+    tab.wait_for_function(recall_pixels)
+    before = tab.evaluate(recall_pixels)
+    tab.get_by_role("button", name="Play").click()
+    tab.locator(".status-tick", has_text="schedule is complete").wait_for(timeout=120_000)
+    tab.get_by_role("button", name="Play").wait_for()  # play stopped by itself
+    tab.wait_for_timeout(500)
+    assert tab.evaluate(recall_pixels) not in (None, before), "recall of A and B is drawn as the run goes"
+    tab.screenshot(path=str(ARTIFACTS / "05_stability_plasticity.png"))
+    assert not errors, f"JavaScript errors in the page: {errors}"
+    assert _tick(page) == 0, "the first tab's model is untouched by the second's"
