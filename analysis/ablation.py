@@ -174,12 +174,14 @@ def summary_text(table: pd.DataFrame) -> list[str]:
 
 
 def _fmt(r: pd.Series) -> str:
-    return (
-        f"{r['defenses']:<40} retention_A {r['retention_A']:.3f} ± {r['retention_A_ci95']:.3f}  "
-        f"acquisition_A {r['acquisition_A']:.3f} ± {r['acquisition_A_ci95']:.3f}  "
-        f"forgetting {r['forgetting']:.3f} ± {r['forgetting_ci95']:.3f}  "
-        f"acquisition_B {r['acquisition_B']:.3f} ± {r['acquisition_B_ci95']:.3f}  (n {int(r['n'])})"
-    )
+    name = "all six" if r["n_on"] == len(FLAGS) else r["defenses"]
+    cells = "  ".join(f"{m} {_pm(r[m], r[m + '_ci95'])}" for m in METRICS[:4])
+    return f"{name:<16} {cells}  (n {int(r['n'])})"
+
+
+def _pm(mean: float, ci: float) -> str:
+    """mean ± CI, or the mean alone where one run gives no interval."""
+    return f"{mean:.3f}" + ("" if math.isnan(ci) else f" ± {ci:.3f}")
 
 
 def _paired_run(args: tuple[str, dict[str, bool], int]) -> dict[str, object]:
