@@ -83,8 +83,17 @@ def prepare_out_dir(out: Path, force: bool) -> None:
         raise OutputError(f"output path '{out}' exists and is not a directory")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise OutputError(f"output directory '{out}' exists and is not empty (use --force to replace it)")
-    if not out.parent.exists():
-        raise OutputError(f"the parent directory of '{out}' does not exist")
+    base = nearest_existing(out.parent)
+    if not base.is_dir():
+        raise OutputError(f"cannot create '{out}': '{base}' is a file, not a directory")
+
+
+def nearest_existing(path: Path) -> Path:
+    """``path`` or its nearest ancestor that exists (missing parents are created when writing, like mkdir -p)."""
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def write_run(
@@ -98,6 +107,7 @@ def write_run(
     """Write every output file of a finished run into ``out``, atomically (``extra`` adds files, e.g. plots)."""
     out = Path(out)
     prepare_out_dir(out, force)
+    out.parent.mkdir(parents=True, exist_ok=True)  # `--out runs/fc` on a fresh clone creates runs/
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         files = {

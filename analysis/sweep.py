@@ -44,7 +44,7 @@ from tqdm import tqdm
 from model.params import ParameterError, Params, parameter_keys, parse_assignments, parse_value, unknown_key_message
 from scenarios.loader import Scenario, ScenarioError, load_scenario, scenario_path
 
-from .export import FLOAT_FORMAT
+from .export import FLOAT_FORMAT, nearest_existing
 
 DESIGNS = ("grid", "lhs", "sobol")
 RUNS_FIXED = ["run_id", "point", "replicate", "seed"]
@@ -677,8 +677,9 @@ def prepare(out: Path, doc: dict[str, Any], resume: bool, force: bool) -> None:
         raise SweepError("choose one of --resume and --force")
     if out.exists() and not out.is_dir():
         raise SweepError(f"output path '{out}' exists and is not a directory")
-    if not out.exists() and not out.parent.is_dir():
-        raise SweepError(f"the parent directory of '{out}' does not exist")
+    base = nearest_existing(out.parent)
+    if not out.exists() and not base.is_dir():
+        raise SweepError(f"cannot create '{out}': '{base}' is a file, not a directory")
     empty = not out.exists() or not any(out.iterdir())
     if resume and not empty:
         spec_file = out / "spec.json"

@@ -127,3 +127,22 @@ def test_failed_run_leaves_earlier_outputs_intact(cli, tmp_path: Path, monkeypat
     res = cli.invoke(main, ["run", "criticality", "--out", str(out), "--ticks", "20", "--quiet", "--force"])
     assert res.exit_code != 0
     assert (out / "timeseries.csv").read_bytes() == before
+
+
+def test_missing_parent_directories_are_created_like_mkdir_p(cli, tmp_path: Path) -> None:
+    """Bug: `cohlab run … --out runs/fc` (the README's example) was refused on a fresh clone."""
+    out = tmp_path / "runs" / "deeper" / "fc"
+    res = cli.invoke(main, ["run", "forgetting_curves", "--out", str(out), "--ticks", "5", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert (out / "summary.json").is_file()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["fc"]  # no temporary directory left beside it
+
+
+def test_an_output_path_through_a_file_is_refused(cli, tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("keep me")
+    out = tmp_path / "afile" / "run"
+    res = cli.invoke(main, ["run", "forgetting_curves", "--out", str(out), "--ticks", "5", "--quiet"])
+    assert "is a file, not a directory" in _err(res)
+    assert (tmp_path / "afile").read_text() == "keep me"
+    res = cli.invoke(main, ["sweep", "criticality", "--out", str(out), "--grid", "learning.budget=1,2", "--quiet"])
+    assert "is a file, not a directory" in _err(res)
