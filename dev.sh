@@ -16,7 +16,8 @@ ensure_venv() {
     "$PY" -m venv "$VENV"
   fi
   local stamp="$VENV/.installed" want
-  want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+  # reinstall when the dependencies or the compiled core change (pip builds model/_fastcore.c)
+  want=$(cat pyproject.toml setup.py model/_fastcore.c | sha256sum | cut -d' ' -f1)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "==> installing Coherence Lab and its pinned dependencies"
     local log="$VENV/install.log"

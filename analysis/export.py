@@ -72,6 +72,7 @@ def params_document(model: CoherenceModel, ticks: int) -> dict[str, Any]:
         "seed": model.seed,
         "ticks": ticks,
         "overrides": _plain(model.overrides),
+        "engine": model.engine,
         "params": _plain(model.resolved_params()),
         "versions": package_versions(),
     }

@@ -41,6 +41,7 @@ from typing import IO, Any
 import pandas as pd
 from tqdm import tqdm
 
+from model import kernels
 from model.params import ParameterError, Params, parameter_keys, parse_assignments, parse_value, unknown_key_message
 from scenarios.loader import Scenario, ScenarioError, load_scenario, scenario_path
 
@@ -411,6 +412,7 @@ def _worker_init(sweep_pid: int) -> None:
     process going, however it goes (no orphans). Its parent is that process (spawn) or the fork
     server, which lives as long as any worker does, so both are watched."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    kernels.set_threads(1)  # the workers are the parallelism: one thread each, no oversubscription
     tqdm.set_lock(threading.RLock())  # not tqdm's default multiprocessing lock, which a killed worker would leak
     parent = os.getppid()
 

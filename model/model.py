@@ -17,8 +17,9 @@ from agents import NodeAgent
 
 from .clocks import FAST, SLOW, advance, periodic
 from .events import EventLog
+from .fast_tick import check_engine, default_engine, make_engine
 from .graph import Graph, build_graph
-from .mechanisms import coherence, consolidation, criticality, decay, persistence, phase, resistance, spreading, weights
+from .mechanisms import coherence, consolidation, criticality, decay, persistence, phase, resistance, weights
 from .params import NODE_TYPES, ParameterError, Params, resolve, to_dotted
 from .plasticity import attach as attach_plasticity
 from .plasticity import learn as plasticity_learn
@@ -40,19 +41,28 @@ class CoherenceModel(mesa.Model):
         scenario: a scenario name, a path to a scenario TOML file, a loaded ``Scenario``, or
             None for the defaults with no stimuli.
         params: dotted-key parameter overrides, e.g. ``{"decay.delta_E": 0.05}``.
+        engine: how the fast tick's core is computed: ``"compiled"`` (fused parallel loops) or
+            ``"numpy"`` (the mechanism modules; the reference). None: ``COHLAB_ENGINE`` or
+            ``"compiled"``. Both give the same per-node arithmetic (see ``model/fast_tick.py``).
         seed: the seed of every random stream (None: drawn from the OS and recorded).
         **overrides: more overrides, with ``__`` for the dot (``decay__delta_E=0.05``), so the
             model works with ``mesa.batch_run``.
 
     Attributes:
-        params: the validated, resolved parameters.
+        params: the validated, resolved parameters; ``engine``: the fast tick's engine.
         graph: the topology; ``state``: the arrays; ``env``: the SimPy environment.
         events: the observability event log; ``recorder``: the output tables.
         datacollector: Mesa's DataCollector with model-level aggregates.
     """
 
     def __init__(
-        self, scenario: Any = None, *, params: dict[str, Any] | None = None, seed: int | None = None, **overrides: Any
+        self,
+        scenario: Any = None,
+        *,
+        params: dict[str, Any] | None = None,
+        engine: str | None = None,
+        seed: int | None = None,
+        **overrides: Any,
     ) -> None:
         from scenarios import Scenario, load_scenario
 
@@ -73,6 +83,8 @@ class CoherenceModel(mesa.Model):
         self.state: State = initial_state(self.graph, self.params, self.rng_init)
         persistence.init_reality(self.graph, self.state, self.params, self.rng_init)
         self.Wt = self.graph.matrix(self.state.W)  # shares memory with state.W
+        self.engine = check_engine(engine) if engine else default_engine()
+        self._core = make_engine(self.engine, self.graph.n)
         self.events = EventLog()
         self.tick = 0
         self.slow_ticks = 0
@@ -146,9 +158,6 @@ class CoherenceModel(mesa.Model):
         p, st, g = self.params, self.state, self.graph
         self.tick += 1
         now = float(self.env.now)
-        all_alive = bool(st.alive.all())
-        prev_total = float(st.E.sum())
-        injected = spreading.inject(st)
         chosen = None
         cons = None
         if p.consolidation.enabled:
@@ -157,36 +166,35 @@ class CoherenceModel(mesa.Model):
         if p.resistance.enabled and self.tick % p.resistance.interval == 0:
             resistance.update(g, st)
         ret = decay.retention(st, p, chosen)
-        gain = self.Wt @ spreading.senders(st, all_alive) if p.spread.alpha else None
-        spreading.spread(st, gain, p.spread.alpha, all_alive)
-        self._fast_hook_phase()
-        removed, n_sat = decay.decay(st, ret, p)
+        self._fast_hook_phase()  # reads φ and W only, so its place before spreading changes nothing
+        tot = self._core(st, self.Wt, p, ret)  # 4.1 injection, 4.2 spreading, 4.4 decay, 4.6 power iteration
         st.ret = ret
-        self._removed_E += removed
-        total = float(st.E.sum())
+        self._removed_E += tot.before - tot.after
+        total = tot.after
         if not math.isfinite(total):
             raise SimulationError(f"tick {self.tick}: activation E became NaN/inf in the fast tick (spreading/decay)")
-        rho = criticality.power_iterate(st, self.Wt, p.spread.alpha, ret, p.controller.iterations)
+        rho = tot.rho
         delta_used = st.delta_E
         st.rho_prev, st.rho = st.rho, rho
         if p.controller.enabled:
             criticality.control(st, p.controller, rho)
-        st.E_sum += st.E
         st.window_ticks += 1
-        denom = prev_total + injected
+        injected = tot.injected
+        denom = tot.prev_total + injected
         sigma = total / denom if denom > 0 else math.nan
         band = criticality.band(rho, p.controller.rho_target)
         self.recorder.fast_row(
             self.tick,
             now,
             st,
+            tot,
             {
-                "active": int(np.count_nonzero(p.controller.active_threshold < st.E)),
-                "saturated": n_sat,
+                "active": tot.active,
+                "saturated": tot.saturated,
                 "injected": injected,
                 "rho": rho,
                 "sigma": sigma,
-                "participation": criticality.participation_ratio(st.E),
+                "participation": tot.participation,
                 "delta_E": delta_used,
                 "band": band,
             },
@@ -201,9 +209,9 @@ class CoherenceModel(mesa.Model):
                 budget_exhausted=cons.budget_exhausted,
             )
         if self.tick % p.events.every == 0:
-            self._emit_tick_events(rho, sigma, band, delta_used)
+            self._emit_tick_events(rho, sigma, band, delta_used, tot.participation)
 
-    def _emit_tick_events(self, rho: float, sigma: float, band: str, delta_used: float) -> None:
+    def _emit_tick_events(self, rho: float, sigma: float, band: str, delta_used: float, participation: float) -> None:
         p, st = self.params, self.state
         half = {t: math.log(2) / (delta_used * m) for t, m in zip(NODE_TYPES, _type_multipliers("E"), strict=True)}
         fields: dict[str, Any] = {
@@ -226,7 +234,7 @@ class CoherenceModel(mesa.Model):
             self.tick,
             rho=rho,
             sigma=sigma,
-            participation=criticality.participation_ratio(st.E),
+            participation=participation,
             delta_E=st.delta_E,
             band=band,
         )
@@ -260,7 +268,7 @@ class CoherenceModel(mesa.Model):
         """Re-converge the power iteration after the weights jump (build, slow tick)."""
         st = self.state
         ret = decay.retention(st, self.params, None) if st.window_ticks == 0 and self.tick == 0 else st.ret
-        st.rho = criticality.power_iterate(st, self.Wt, self.params.spread.alpha, ret, iterations)
+        st.rho = self._core.power_iterate(st, self.Wt, self.params.spread.alpha, ret, iterations)
 
     def _fast_hook_phase(self) -> None:
         """SPEC 4.3: phase dynamics, when on."""

@@ -1,0 +1,56 @@
+"""The compiled core of the fast tick (``_fastcore.c``, built with OpenMP at install): the same
+arithmetic as ``mechanisms.spreading``, ``mechanisms.decay`` and ``mechanisms.criticality``
+(SPEC 4.1, 4.2, 4.4, 4.6), fused into fewer passes and run on all cores.
+
+Why (SPEC 11): at N = 10⁶ the numpy fast tick is three sparse products (spreading and two
+power steps), each a scattered read of E or v that misses the cache, plus a dozen elementwise
+passes. The compiled core makes three passes:
+
+    prepare              E ← E + inject (4.1); ev ← [E·alive, v·alive] side by side
+    spread_decay_power   gain = α·(Wᵀ·E)·alive;  E ← clamp(floor0((E + gain)·ret))  (4.2, 4.4)
+                         av = alive·ret·(v + α·Wᵀ·v)/‖v‖  (4.6), from one gather of ev
+    power_step           each further power step
+
+Results do not depend on the number of threads: rows are computed alone and every total is
+summed per fixed block of ``BLOCK`` rows, then over the blocks in order. They equal the numpy
+engine's up to rounding (same operations, a different order of summation; tests check it).
+"""
+
+from __future__ import annotations
+
+try:
+    from . import _fastcore
+except ImportError:  # not built (a source tree without `pip install -e .`)
+    _fastcore = None
+
+# columns of the per-block partial sums, in step with _fastcore.c
+PREV_TOTAL, INJECTED, V_SQUARES, PREP_COLS = range(4)
+BEFORE, AFTER, SQUARES, SATURATED, ACTIVE, AV_SQUARES, TYPE0 = range(7)
+BLOCK = 4096
+
+
+def available() -> bool:
+    """True when the compiled core is built."""
+    return _fastcore is not None
+
+
+def set_threads(n: int) -> None:
+    """Threads of the compiled passes (e.g. 1 inside sweep workers, which are processes already)."""
+    if _fastcore is not None:
+        _fastcore.set_threads(int(n))
+
+
+def threads() -> int:
+    """Threads the compiled passes use (``OMP_NUM_THREADS`` or the number of cores by default)."""
+    return _fastcore.get_threads() if _fastcore is not None else 1
+
+
+def n_blocks(n: int) -> int:
+    return (n + BLOCK - 1) // BLOCK
+
+
+if _fastcore is not None:
+    assert _fastcore.BLOCK == BLOCK, "model/_fastcore.c and model/kernels.py disagree on BLOCK: rebuild"
+    prepare = _fastcore.prepare
+    spread_decay_power = _fastcore.spread_decay_power
+    power_step = _fastcore.power_step

@@ -1,0 +1,141 @@
+"""The two engines of the fast tick's core (model/fast_tick.py, model/kernels.py).
+
+The compiled engine must be built by the set-up, agree with the numpy reference (the mechanism
+modules) to rounding, find the same ρ as ARPACK, and give the same bytes on any number of threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.sparse.linalg import eigs
+
+from analysis.export import timeseries_frame
+from model import CoherenceModel, kernels
+from model.params import ParameterError
+
+pytestmark = pytest.mark.skipif(not kernels.available(), reason="compiled engine not built")
+
+CASES: dict[str, tuple[str | None, dict[str, Any], int]] = {
+    "criticality, controller on": ("criticality", {}, 200),
+    "controller off: runaway and saturation": ("criticality", {"controller.enabled": False}, 200),
+    "consolidation and resistance": ("consolidation", {"resistance.enabled": True}, 200),
+    "dormant nodes": ("persistence", {"persistence.survival": True}, 1000),
+    "phase dynamics on": (None, {"graph.n_nodes": 400, "phase.enabled": True, "load.rate": 4.0}, 100),
+    "no spreading": ("forgetting_curves", {"spread.alpha": 0.0}, 100),
+}
+STATE = ("E", "E_sum", "received_sum", "power_v", "W", "w", "alive", "inject")
+
+
+@pytest.fixture
+def restore_threads() -> Iterator[None]:
+    before = kernels.threads()
+    yield
+    kernels.set_threads(before)
+
+
+def _pair(scenario: str | None, params: dict[str, Any], ticks: int, seed: int = 5) -> list[CoherenceModel]:
+    models = [CoherenceModel(scenario, params=params, seed=seed, engine=e) for e in ("numpy", "compiled")]
+    for m in models:
+        m.run(ticks)
+    return models
+
+
+def test_the_compiled_engine_is_built_and_default() -> None:
+    assert kernels.available(), "model/_fastcore.c was not built: run `pip install -e .` (needs a C compiler)"
+    assert CoherenceModel(seed=0).engine == "compiled"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_compiled_engine_agrees_with_the_numpy_reference(case: str) -> None:
+    scenario, params, ticks = CASES[case]
+    ref, fast = _pair(scenario, params, ticks)
+    if case == "dormant nodes":
+        assert not ref.state.alive.all(), "the case must reach dormant nodes to test them"
+    if case.startswith("controller off"):
+        assert (ref.params.decay.E_max <= ref.state.E).mean() > 0.5, "the case must saturate to test the clamp"
+    for name in STATE:
+        a, b = getattr(ref.state, name), getattr(fast.state, name)
+        np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12, err_msg=f"state.{name}")
+    assert fast.state.rho == pytest.approx(ref.state.rho, rel=1e-9)
+    assert fast.state.delta_E == pytest.approx(ref.state.delta_E, rel=1e-9)
+    ts_ref, ts_fast = timeseries_frame(ref), timeseries_frame(fast)
+    assert list(ts_ref["band"]) == list(ts_fast["band"])
+    for col in ("active", "saturated"):
+        assert list(ts_ref[col]) == list(ts_fast[col]), col
+    numeric = ts_ref.select_dtypes("number").columns
+    np.testing.assert_allclose(ts_fast[numeric], ts_ref[numeric], rtol=1e-9, atol=1e-12)
+
+
+def _perron_root(m: CoherenceModel) -> float:
+    """|λ_max| of diag(ret·alive)·(I + α·Wᵀ), by ARPACK: independent of the power iteration."""
+    st = m.state
+    A = sp.diags(np.where(st.alive, st.ret, 0.0)) @ (sp.identity(m.graph.n) + m.params.spread.alpha * m.Wt)
+    return float(abs(eigs(A.tocsc(), k=1, which="LM", return_eigenvectors=False, tol=1e-12, maxiter=100_000)[0]))
+
+
+@pytest.mark.parametrize("dormant", [False, True])
+def test_compiled_power_iteration_finds_the_spectral_radius(dormant: bool) -> None:
+    m = CoherenceModel(
+        params={"graph.depth": 3, "controller.enabled": False, "load.rate": 0.0, "clock.dt_slow": 1e9},
+        seed=2,
+        engine="compiled",
+    )
+    rng = np.random.default_rng(2)
+    m.state.W[:] = rng.uniform(0.0, 0.6, m.state.W.size)  # learned, asymmetric weights
+    if dormant:
+        m.state.alive[rng.choice(m.graph.n, 20, replace=False)] = False
+    m.run(1000)  # two power steps per tick, warm-started: 2,000 iterations
+    assert m.state.rho == pytest.approx(_perron_root(m), rel=0.01)
+
+
+def test_results_do_not_depend_on_the_number_of_threads(restore_threads: None) -> None:
+    runs = []
+    for threads in (1, 2, 3):
+        kernels.set_threads(threads)
+        m = CoherenceModel("criticality", params={"graph.n_nodes": 20_000, "load.rate": 200.0}, seed=9)
+        m.run(60)
+        runs.append((timeseries_frame(m).to_csv(), {k: getattr(m.state, k).tobytes() for k in STATE}))
+    assert runs[0] == runs[1] == runs[2]
+
+
+def test_an_unknown_engine_is_refused_with_the_allowed_names() -> None:
+    with pytest.raises(ParameterError, match=r"unknown engine 'fortran'; allowed: compiled, numpy"):
+        CoherenceModel(seed=0, engine="fortran")
+
+
+def test_the_environment_chooses_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COHLAB_ENGINE", "numpy")
+    assert CoherenceModel(seed=0).engine == "numpy"
+    monkeypatch.setenv("COHLAB_ENGINE", "gpu")
+    with pytest.raises(ParameterError, match="unknown engine 'gpu'"):
+        CoherenceModel(seed=0)
+
+
+def test_the_compiled_passes_check_their_arrays() -> None:
+    m = CoherenceModel(seed=0, engine="compiled")
+    Wt, n = m.Wt, m.graph.n
+    alive = m.state.alive.view(np.uint8)
+    short = np.zeros(n - 1)
+    with pytest.raises(ValueError, match="ret: expected"):
+        kernels.power_step(Wt.indptr, Wt.indices, Wt.data, np.ones(n), 1.0, alive, short, 0.1, np.zeros(n), np.zeros(1))
+    av = np.ones(n)
+    with pytest.raises(ValueError, match="different arrays"):
+        kernels.power_step(Wt.indptr, Wt.indices, Wt.data, av, 1.0, alive, np.ones(n), 0.1, av, np.zeros(1))
+    with pytest.raises(ValueError, match="threads must be at least 1"):
+        kernels.set_threads(0)
+
+
+def test_params_json_records_the_engine(cli, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from cohlab.cli import main
+
+    monkeypatch.setenv("COHLAB_ENGINE", "numpy")
+    res = cli.invoke(main, ["run", "forgetting_curves", "--out", str(tmp_path / "r"), "--ticks", "5", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "r" / "params.json").read_text())["engine"] == "numpy"
