@@ -3,7 +3,10 @@
 Each size runs in a fresh subprocess, so build time and peak memory (ru_maxrss) belong to
 that size alone. For each N it reports:
 - ``node_updates_per_s``: N × fast ticks / s of ``model.step()`` with spreading, background
-  load and the criticality controller on (slow ticks excluded; they are timed separately);
+  load and the criticality controller on (slow ticks excluded; they are timed separately), with
+  the default engine (``engine``: ``compiled`` where built, on ``threads`` threads);
+- ``numpy_engine_node_updates_per_s``: the same with the numpy engine (the mechanism modules),
+  measured right after on the same model; ``engine_speedup``: compiled / numpy;
 - ``mesa_loop_node_updates_per_s``: the same fast-tick math (injection, spreading,
   retention, floor, clamp, two power iterations) written as a plain per-agent Mesa loop with
   ``model.agents.do(...)``, run up to ``--mesa-max`` nodes (null above);
@@ -35,7 +38,8 @@ def run_bench(sizes: list[int], *, ticks: int, mesa_max: int, as_json: bool) -> 
     rows = []
     if not as_json:
         click.echo(
-            f"{'N':>9} {'node-upd/s':>12} {'mesa-loop/s':>12} {'ratio':>8} {'fast ms':>9} {'slow s':>8} "
+            f"{'N':>9} {'node-upd/s':>12} {'numpy eng/s':>12} {'mesa-loop/s':>12} {'ratio':>8} {'fast ms':>9} "
+            f"{'slow s':>8} "
             f"{'coh+per s':>9} {'build s':>8} {'peak MB':>8}"
         )
     for n in sizes:
@@ -51,7 +55,8 @@ def run_bench(sizes: list[int], *, ticks: int, mesa_max: int, as_json: bool) -> 
             mesa_s = f"{row['mesa_loop_node_updates_per_s']:.3g}" if row["mesa_loop_node_updates_per_s"] else "—"
             ratio = f"{row['ratio']:.0f}×" if row["ratio"] else "—"
             click.echo(
-                f"{n:>9} {row['node_updates_per_s']:>12.3g} {mesa_s:>12} {ratio:>8} {row['fast_tick_ms']:>9.2f} "
+                f"{n:>9} {row['node_updates_per_s']:>12.3g} {row['numpy_engine_node_updates_per_s']:>12.3g} "
+                f"{mesa_s:>12} {ratio:>8} {row['fast_tick_ms']:>9.2f} "
                 f"{row['slow_tick_s']:>8.3f} {row['slow_coherence_persistence_s']:>9.3f} {row['build_s']:>8.2f} "
                 f"{row['peak_rss_mb']:>8.0f}"
             )
@@ -60,7 +65,8 @@ def run_bench(sizes: list[int], *, ticks: int, mesa_max: int, as_json: bool) -> 
 
 def bench_one(n: int, ticks: int, with_mesa: bool) -> dict[str, Any]:
     """Benchmark one size (run inside a fresh process)."""
-    from model import CoherenceModel
+    from model import CoherenceModel, kernels
+    from model.fast_tick import make_engine
 
     params = {
         "graph.n_nodes": n,
@@ -71,10 +77,12 @@ def bench_one(n: int, ticks: int, with_mesa: bool) -> dict[str, Any]:
     t0 = time.perf_counter()
     model = CoherenceModel(seed=0, params=params)
     build_s = time.perf_counter() - t0
-    model.run(3)  # warm-up (JIT-compiled kernels, caches)
-    t0 = time.perf_counter()
-    model.run(ticks)
-    fast_s = (time.perf_counter() - t0) / ticks
+    fast_s = fast_tick_seconds(model, ticks)
+    engine = model.engine
+    numpy_s = None
+    if engine != "numpy":
+        model._core = make_engine("numpy", n)
+        numpy_s = fast_tick_seconds(model, ticks)
     slow, mechanisms = [], []
     for _ in range(3):
         t0 = time.perf_counter()
@@ -90,6 +98,10 @@ def bench_one(n: int, ticks: int, with_mesa: bool) -> dict[str, Any]:
         "ticks": ticks,
         "fast_tick_ms": fast_s * 1e3,
         "node_updates_per_s": n / fast_s,
+        "engine": engine,
+        "threads": kernels.threads() if engine == "compiled" else 1,
+        "numpy_engine_node_updates_per_s": n / numpy_s if numpy_s else n / fast_s,
+        "engine_speedup": numpy_s / fast_s if numpy_s else 1.0,
         "mesa_loop_node_updates_per_s": None,
         "ratio": None,
         "slow_tick_s": statistics.median(slow),
@@ -102,6 +114,14 @@ def bench_one(n: int, ticks: int, with_mesa: bool) -> dict[str, Any]:
         row["ratio"] = loop_s / fast_s
     row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return row
+
+
+def fast_tick_seconds(model: Any, ticks: int) -> float:
+    """Seconds per fast tick (slow ticks are pushed out of the way by the caller)."""
+    model.run(3)  # warm-up (caches, first-touch of the work buffers)
+    t0 = time.perf_counter()
+    model.run(ticks)
+    return (time.perf_counter() - t0) / ticks
 
 
 def _slow_mechanisms() -> dict[str, Any]:
