@@ -43,7 +43,7 @@ class TickTotals:
     @property
     def participation(self) -> float:
         """(ΣE)²/ΣE² (0 when there is no energy)."""
-        return self.after**2 / self.squares if self.squares > 0 else 0.0
+        return criticality.participation_ratio(self.after, self.squares)
 
 
 def default_engine() -> str:
@@ -127,9 +127,8 @@ class CompiledTick:
         kernels.prepare(st.E, st.inject, st.received_sum, st.power_v, alive, self.ev, self.prep)  # 4.1
         prep = self.prep.sum(axis=0)
         norm = math.sqrt(prep[kernels.V_SQUARES])
-        if norm == 0.0:  # no warm start left: restart from the uniform vector on alive nodes (as start_vector)
-            n_alive = int(np.count_nonzero(alive))
-            self.ev[1::2] = alive / math.sqrt(n_alive) if n_alive else 0.0
+        if norm == 0.0:  # no warm start left: start_vector restarts from the uniform vector on alive nodes
+            self.ev[1::2] = criticality.start_vector(st)
             norm = 1.0
         alpha = p.spread.alpha
         av = self.av[0]

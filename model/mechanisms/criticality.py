@@ -86,7 +86,6 @@ def band(rho: float, target: float) -> str:
     return "critical"
 
 
-def participation_ratio(E: np.ndarray) -> float:
-    """(ΣE)²/ΣE²: how many nodes carry the energy (0 when there is none)."""
-    s2 = float(np.dot(E, E))
-    return float(E.sum()) ** 2 / s2 if s2 > 0 else 0.0
+def participation_ratio(total: float, squares: float) -> float:
+    """(ΣE)²/ΣE² from ΣE and ΣE²: how many nodes carry the energy (0 when there is none)."""
+    return total**2 / squares if squares > 0 else 0.0
