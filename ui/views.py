@@ -138,6 +138,9 @@ class View:
     label: ClassVar[str] = ""
     height: ClassVar[int] = 420
     options: ClassVar[dict[str, list[str]]] = {}
+    # the scenarios whose point this chart carries (their "key chart"): the page shows it first, and in
+    # projector mode above the fold; see key_view()
+    key_for: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, session: Session, **options: Any) -> None:
         self.s = session
@@ -436,6 +439,7 @@ class ForgettingView(View):
     key = "forgetting"
     label = "Forgetting curves"
     height = 540
+    key_for = ("forgetting_curves", "consolidation")
     options: ClassVar[dict[str, list[str]]] = {"E axis": ["log", "linear"]}
 
     @staticmethod
@@ -501,6 +505,7 @@ class CriticalityView(View):
     key = "criticality"
     label = "Criticality: ρ and δ_E"
     height = 540
+    key_for = ("criticality",)
 
     @staticmethod
     def relevant(session: Session) -> bool:
@@ -660,6 +665,7 @@ class FreeEnergyView(SlowSeriesView):
     key = "free_energy"
     label = "Coherence free energy F = E_phase − T·S_phase"
     height = 540
+    key_for = ("temperature_sweep",)
     panels = (
         (
             "F_coh, E_phase, S_phase",
@@ -677,6 +683,7 @@ class CoherenceErrorView(SlowSeriesView):
     key = "coherence_error"
     label = "Coherence backpropagation: error and root coherence"
     height = 480
+    key_for = ("coherence_backprop", "coherence_tree")
     log_rows = (0,)
     panels = (
         ("error (C_root − C*)²", [("err", "error (C_root − C*)²", "#9467bd")]),
@@ -692,6 +699,7 @@ class PersistenceView(SlowSeriesView):
     key = "persistence"
     label = "Persistence: R across the graph"
     height = 540
+    key_for = ("persistence",)
     unit_line = 1.0
     panels = (
         ("mean and median R", [("R_mean", "mean R", "#000000"), ("R_median", "median R", "#1f77b4")]),
@@ -781,6 +789,7 @@ class RecallView(View):
     key = "recall"
     label = "Recall of A and B, and dreams"
     height = 540
+    key_for = ("stability_plasticity",)
 
     @staticmethod
     def relevant(session: Session) -> bool:
@@ -865,6 +874,12 @@ class RecallView(View):
                 {"data": xy(x, [c["kept"] for c in cyc])},
             ]
         return {"series": data, "xAxis": self._time_axes(2 if self._dreams else 1)}
+
+
+def key_view(session: Session) -> type[View] | None:
+    """The chart that carries the scenario's point (the first view whose ``key_for`` names it), if any."""
+    name = session.scenario.name
+    return next((cls for cls in VIEWS if name in cls.key_for), None)
 
 
 VIEWS: tuple[type[View], ...] = (
