@@ -196,3 +196,10 @@ class Icicle:
     def matrix(self, values: np.ndarray, alive: np.ndarray | None = None) -> np.ndarray:
         """Mean of ``values`` per (depth, column) over alive nodes; NaN where a cell has none."""
         return self._cells(np.asarray(values, dtype=np.float64), alive=alive)
+
+
+def node_link_weight(graph: Graph, W: np.ndarray) -> np.ndarray:
+    """Mean weight of the links into each node (0 for a node without links): a per-node view of W."""
+    n_in = np.bincount(graph.edge_dst, minlength=graph.n)
+    total = np.bincount(graph.edge_dst, weights=W, minlength=graph.n)
+    return total / np.maximum(n_in, 1)

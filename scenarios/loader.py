@@ -3,7 +3,8 @@
 A scenario file has the tables ``[scenario]`` (name, title, source seed, ticks, tracked
 nodes, which summary metrics to compute), ``[narrative]`` (the six classroom sections),
 ``[params.*]`` (parameter overrides, validated like ``--set``), ``[[stimuli]]`` (the
-schedule) and optionally ``[sweep]`` (a ready sweep definition). Everything is validated
+schedule), optionally ``[view]`` (how the app tells the scenario's story, SPEC 9.4) and
+``[sweep]`` (a ready sweep definition). Everything is validated
 before anything runs; errors name the file, the key and what is allowed.
 """
 
@@ -55,6 +56,43 @@ class Narrative(_Strict):
     sources: str
 
 
+class ViewSpec(_Strict):
+    """How the browser app tells the scenario's story (SPEC 9.4).
+
+    ``colour`` is the node quantity that colours the graph (the one that moves in this
+    scenario), over ``colour_range`` [lo, hi] when given (in the quantity's own units; E and W
+    are drawn on a log scale); ``charts`` are the app's chart keys that carry the scenario's
+    point, shown first and in this order (checked by the app, which owns the charts);
+    ``switches`` are boolean parameters shown beside the charts, so that a class can flip them
+    and compare runs; ``marks`` gives short chart labels to the schedule's moments, by tick
+    (the stimulus's note is used otherwise).
+    """
+
+    colour: Literal["R", "C", "E", "w", "W", "gamma", "phi", "pressure", "type"] | None = None
+    colour_range: tuple[float, float] | None = None
+    charts: list[str] = Field(default_factory=list)
+    switches: list[str] = Field(default_factory=list)
+    marks: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> ViewSpec:
+        valid = set(parameter_keys())
+        for key in self.switches:
+            if key not in valid:
+                raise ValueError(unknown_key_message(key, "parameter in [view] switches"))
+            section, name = key.split(".", 1)
+            if Params.model_fields[section].annotation.model_fields[name].annotation is not bool:
+                raise ValueError(f"[view] switches: '{key}' is not a true/false parameter")
+        if self.colour_range is not None and not self.colour_range[0] < self.colour_range[1]:
+            raise ValueError(f"[view] colour_range must be [lo, hi] with lo < hi, got {list(self.colour_range)}")
+        for tick in self.marks:
+            try:
+                float(tick)
+            except ValueError:
+                raise ValueError(f"[view] marks: '{tick}' is not a tick (a number such as \"600\")") from None
+        return self
+
+
 class SweepSpec(_Strict):
     """A ready sweep (run by ``cohlab sweep SCENARIO --ready``; command-line flags add to it or override it).
 
@@ -104,6 +142,7 @@ class Scenario(_Strict):
     narrative: Narrative
     params: dict[str, Any] = Field(default_factory=dict)
     stimuli: list[Stimulus] = Field(default_factory=list)
+    view: ViewSpec = Field(default_factory=ViewSpec)
     sweep: SweepSpec | None = None
     path: str = ""
 
@@ -178,6 +217,7 @@ def _allowed(loc: tuple) -> str:
         ("scenario",): Header,
         ("narrative",): Narrative,
         ("sweep",): SweepSpec,
+        ("view",): ViewSpec,
     }
     key = tuple(x for x in loc[:-1] if not isinstance(x, int))
     model = tables.get(key, Stimulus if key[:1] == ("stimuli",) else None)

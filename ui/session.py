@@ -55,6 +55,8 @@ class Session:
         self.model = CoherenceModel(self.scenario, seed=self.seed, params=self.overrides)
         self.lock = threading.RLock()
         self.history = History(self.model)
+        self.pinned: Session | None = None  # a frozen earlier run, drawn dashed beside this one (ui.views)
+        self.applied: list[dict[str, Any]] = []  # live changes: time, changes, the values before
         self._live: dict[int, tuple[Any, Any, Callable[[], None]]] = {}
         self._watchers: dict[int, Callable[[dict[str, Any]], None]] = {}
         self._ack_lock = threading.Lock()
@@ -145,7 +147,10 @@ class Session:
             )
         merged = self.validate(changes)
         with self.lock:
-            self.model.params = resolve(to_dotted(self.model.params), changes)
+            before = to_dotted(self.model.params)
+            self.model.params = resolve(before, changes)
+            now = float(self.history.ts["time"][-1]) if self.history.n else 0.0
+            self.applied.append({"time": now, "changes": dict(changes), "before": {k: before[k] for k in changes}})
         self.overrides = merged
 
     # ------------------------------------------------------------------ browser acknowledgements

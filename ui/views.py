@@ -20,6 +20,7 @@ from plotly.colors import get_colorscale, sample_colorscale
 from analysis import graph_views as gv
 from model.params import NODE_TYPES
 
+from . import layout
 from .session import REBUILD, Session
 
 FULL_GRAPH_LIMIT = 2000  # draw every node up to this size, the aggregate view above
@@ -48,7 +49,7 @@ def base_option(title: str, subtitle: str = "", legend: bool = True) -> Option:
                 "left": 12,
                 "top": 6,
                 "textStyle": {"fontSize": 19, "fontWeight": "normal", "color": "#2a3f5f"},
-                "subtextStyle": {"fontSize": 13},
+                "subtextStyle": {"fontSize": 13, "lineHeight": 17},
             }
         ],
         "tooltip": {"trigger": "axis", "confine": True, "digits": 4, "textStyle": {"fontSize": 14}},
@@ -58,9 +59,26 @@ def base_option(title: str, subtitle: str = "", legend: bool = True) -> Option:
         "yAxis": [],
         "series": [],
     }
-    if legend:
-        opt["legend"] = [{"type": "scroll", "top": 34 if not subtitle else 52, "left": 12, "right": 12}]
+    if legend:  # a plain legend wraps onto more rows (it never pages or cuts a name short)
+        opt["legend"] = [{"type": "plain", "left": 12, "right": 12, "textStyle": {"fontSize": layout.LEGEND_FONT}}]
     return opt
+
+
+def subtitle_lines(subtitle: str) -> int:
+    return subtitle.count("\n") + 1 if subtitle else 0
+
+
+def header_px(opt: Option, mark_rows: int = 0) -> float:
+    """Where the plots start (px): below the title, its subtitle lines, the legend and the rows of event labels.
+
+    Also places the legend just below the subtitle (its rows counted by :func:`ui.layout.legend_rows`).
+    """
+    y = 34.0 + 17.0 * subtitle_lines(opt["title"][0].get("subtext", ""))
+    if opt.get("legend"):
+        names = opt["legend"][0].get("data") or [s["name"] for s in opt["series"] if s.get("name")]
+        opt["legend"][0]["top"] = y
+        y += layout.legend_rows(names) * layout.LEGEND_ROW_PX
+    return y + mark_rows * layout.ROW_PX + 10
 
 
 def value_axis(grid: int, name: str = "", **kw: Any) -> Option:
@@ -78,14 +96,18 @@ def value_axis(grid: int, name: str = "", **kw: Any) -> Option:
     }
 
 
-def stacked_grids(opt: Option, names: list[str], heights: list[float], top: float = 18, bottom: float = 10) -> None:
-    """Rows of plots sharing the time axis (grid i ↔ xAxis i ↔ yAxis i); percentages of the chart."""
-    gap = 9.0
-    usable = 100 - top - bottom - gap * (len(names) - 1)
+def stacked_grids(
+    opt: Option, names: list[str], heights: list[float], height: int, top: float, bottom: float = 44
+) -> None:
+    """Rows of plots sharing the time axis (grid i ↔ xAxis i ↔ yAxis i), in pixels from ``top`` down."""
+    gap = 34.0
+    usable = height - top - bottom - gap * (len(names) - 1)
     y = top
     for i, (name, h) in enumerate(zip(names, heights, strict=True)):
         last = i == len(names) - 1
-        opt["grid"].append({"left": 78, "right": 110, "top": f"{y:.1f}%", "height": f"{usable * h:.1f}%"})
+        opt["grid"].append(
+            {"left": layout.GRID_LEFT, "right": layout.GRID_RIGHT, "top": round(y), "height": round(usable * h)}
+        )
         opt["xAxis"].append(
             value_axis(i, "tick" if last else "", min=0, nameGap=26, axisLabel={"show": last, "fontSize": 13})
         )
@@ -132,23 +154,27 @@ def _f(x: float, digits: int = 3) -> str:
 
 
 class View:
-    """A live chart of one aspect of the run."""
+    """A live chart of one aspect of the run.
+
+    A new chart: subclass View, give it a ``key``, add it to :data:`VIEWS`; a scenario puts it
+    first by naming the key in its ``[view] charts``. Line and scatter series get a dashed ghost
+    of the pinned run (:attr:`ui.session.Session.pinned`) unless marked ``"_noghost": True``.
+    """
 
     key: ClassVar[str] = ""
     label: ClassVar[str] = ""
     height: ClassVar[int] = 420
     options: ClassVar[dict[str, list[str]]] = {}
-    # the scenarios whose point this chart carries (their "key chart"): the page shows it first, and in
-    # projector mode above the fold; see key_view()
-    key_for: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, session: Session, **options: Any) -> None:
+    def __init__(self, session: Session, _ghost: bool = False, **options: Any) -> None:
         self.s = session
         self.model = session.model
         self.h = session.history
         self.opts = {k: options.get(k, v[0]) for k, v in self.options.items()}
         self._sent_rows = -1
-        self._n_marks = 0
+        self._marks_key: tuple[Any, ...] = ()
+        self._is_ghost = _ghost
+        self._ghost_end = 0.0
 
     @staticmethod
     def relevant(session: Session) -> bool:
@@ -166,9 +192,15 @@ class View:
         return self.h.slow_rows if self.slow else self.h.n
 
     def _with_data(self, opt: Option) -> Option:
-        """The full option with the data so far (and what has been sent noted)."""
+        """The full option with the data so far (and what has been sent noted), and the pinned run's ghost."""
         self._sent_rows = self._rows()
-        return _apply(opt, self._series())
+        self._marks_key = ()
+        full = _apply(opt, self._series())
+        if not self._is_ghost:
+            self._add_ghost(full)
+        for series in full["series"]:
+            series.pop("_noghost", None)
+        return full
 
     def update(self) -> Option | object | None:
         rows = self._rows()
@@ -176,6 +208,52 @@ class View:
             return None
         self._sent_rows = rows
         return self._series()
+
+    # the pinned run ---------------------------------------------------------------
+
+    def _add_ghost(self, opt: Option) -> None:
+        """Append the pinned run's lines (dashed, one legend entry "pinned: …"), drawn once: that run is frozen."""
+        pinned = getattr(self.s, "pinned", None)
+        if pinned is None or pinned is self.s or pinned.scenario.name != self.s.scenario.name:
+            return
+        if not type(self).relevant(pinned):
+            return
+        with pinned.lock:
+            ghost = type(self)(pinned, _ghost=True, **self.opts)
+            gopt = ghost.option()
+        name = pinned_label(pinned, self.s)
+        added = []
+        for mine, theirs in zip(opt["series"], gopt["series"], strict=False):
+            if mine.get("_noghost") or mine.get("type") not in ("line", "scatter"):
+                continue
+            data = theirs.get("data")
+            if not isinstance(data, np.ndarray) or not data.size:
+                continue
+            g = {k: mine[k] for k in ("type", "xAxisIndex", "yAxisIndex") if k in mine}
+            colour = mine.get("lineStyle", {}).get("color") or mine.get("itemStyle", {}).get("color", "#888")
+            g.update(
+                name=name,
+                data=data,
+                z=1,
+                silent=True,
+                emphasis={"disabled": True},
+                itemStyle={"color": colour, "opacity": 0.5},
+            )
+            if mine["type"] == "line":
+                g.update(showSymbol=False, symbol="none", lineStyle={"color": colour, "width": 2, "type": "dashed"})
+                g["lineStyle"]["opacity"] = 0.75
+            else:
+                g.update(symbol="emptyCircle", symbolSize=mine.get("symbolSize", 8))
+            added.append(g)
+        if not added:
+            return
+        opt["series"] += added
+        if opt.get("legend") and opt["legend"][0].get("data") is not None:
+            opt["legend"][0]["data"].append(name)
+        self._ghost_end = float(pinned.history.ts["time"][-1]) if pinned.history.n else 0.0
+        for axis in opt.get("xAxis", []):
+            if axis.get("min") == 0 and "max" in axis:
+                axis["max"] = max(axis["max"], self._ghost_end)
 
     # helpers --------------------------------------------------------------------
 
@@ -189,30 +267,103 @@ class View:
     def _now(self) -> float:
         return float(self.h.ts["time"][-1]) if self.h.n else 0.0
 
+    def _span(self) -> float:
+        """The longest the time axis gets in the scenario's own length (or now, if the run went on)."""
+        return max(self._now(), self.s.length * self.model.params.clock.dt_fast, self._ghost_end, 1.0)
+
     def _time_axes(self, n_grids: int) -> list[Option]:
-        """Every time axis ends at the current tick (so the rows stay aligned)."""
-        return [{"max": max(self._now(), 1.0)} for _ in range(n_grids)]
+        """Every time axis ends at the current tick (so the rows stay aligned), or where the pinned run ended."""
+        return [{"max": max(self._now(), self._ghost_end, 1.0)} for _ in range(n_grids)]
+
+    @cached_property
+    def mark_rows(self) -> int:
+        """Rows of event labels above the top plot: enough for the scenario's moments, and one for live changes."""
+        marks = story_marks(self.s, applied=False)
+        if not marks:
+            return 1
+        rows = layout.label_rows([t for t, _ in marks], [n for _, n in marks], self._span(), n_rows=len(marks))
+        return max(r for r in rows if r is not None) + 2
 
     def _marks(self, series_per_grid: list[int], n_series: int) -> list[Option]:
-        """Dotted vertical lines (with their notes in the top row) at the scenario's events reached so far."""
+        """Dotted vertical lines at the scenario's moments and at every live change reached so far.
+
+        Their labels go above the top plot, in rows (:func:`ui.layout.label_rows`) so that no two
+        labels overlap on the narrowest chart the app draws.
+        """
         now = self._now()
-        marks = [(t, note) for t, note in self.s.marks if t <= now]
-        if len(marks) == self._n_marks:
+        marks = [(t, note) for t, note in story_marks(self.s) if t <= now]
+        span = self._span()
+        key = (tuple(marks), span)
+        if key == self._marks_key:
             return []
-        self._n_marks = len(marks)
+        self._marks_key = key
         out: list[Option] = [{} for _ in range(n_series)]
-        for row, i in enumerate(series_per_grid):
-            out[i] = {
-                "markLine": {
-                    "silent": True,
-                    "symbol": "none",
-                    "animation": False,
-                    "lineStyle": {"color": "#888", "type": "dotted", "width": 1},
-                    "label": {"show": row == 0, "formatter": "{b}", "position": "end", "fontSize": 12},
-                    "data": [{"xAxis": t, "name": note} for t, note in marks],
-                }
-            }
+        for grid, i in enumerate(series_per_grid):
+            out[i] = {"markLine": event_lines(marks, span, self.mark_rows, labels=grid == 0)}
         return out
+
+
+def event_lines(marks: list[tuple[float, str]], span: float, n_rows: int, labels: bool = True) -> Option:
+    """A markLine of dotted vertical lines at ``marks`` (time, text) on a time axis from 0 to ``span``.
+
+    Labels read rightwards from their line, above the plot, in the rows of :func:`ui.layout.label_rows`
+    (a row is one more line of text: the label is followed by that many empty lines).
+    """
+    rows = layout.label_rows([t for t, _ in marks], [n for _, n in marks], span, n_rows)
+    data = []
+    for (t, note), row in zip(marks, rows, strict=True):
+        label = {"show": labels and row is not None, "formatter": note + "\n" * (row or 0)}
+        data.append({"xAxis": t, "name": note, "label": label})
+    return {
+        "silent": True,
+        "symbol": "none",
+        "animation": False,
+        "lineStyle": {"color": "#777", "type": "dotted", "width": 1.4},
+        "label": {
+            "position": "end",
+            "align": "left",
+            "distance": 4,
+            "fontSize": layout.LABEL_FONT,
+            "lineHeight": layout.ROW_PX,
+            "color": "#444",
+        },
+        "data": data,
+    }
+
+
+def story_marks(session: Session, applied: bool = True) -> list[tuple[float, str]]:
+    """The moments to mark on the time axes: the schedule's one-time events (the scenario's short labels
+    from ``[view] marks`` where given) and, with ``applied``, every change applied while the run went on."""
+    short = {float(k): v for k, v in session.scenario.view.marks.items()}
+    out: dict[float, str] = {}
+    for t, note in session.marks:
+        out.setdefault(t, short.get(t, note))
+    if applied:
+        for change in getattr(session, "applied", []):
+            t = change["time"]
+            text = ", ".join(f"{k.split('.')[-1]} → {_value(v)}" for k, v in change["changes"].items())
+            out[t] = f"{out[t]}; {text}" if t in out else text
+    return sorted(out.items())
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "on" if v else "off"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def pinned_label(pinned: Session, current: Session) -> str:
+    """ "pinned: …" naming what differs between the pinned run and the current one (the user's changes and seed)."""
+    from model.params import to_dotted
+
+    a = to_dotted(pinned.scenario.resolve_params(pinned.overrides))
+    b = to_dotted(current.scenario.resolve_params(current.overrides))
+    diff = [f"{k} {_value(a[k])}" if isinstance(a[k], bool) else f"{k} = {_value(a[k])}" for k in a if a[k] != b[k]]
+    if pinned.seed != current.seed:
+        diff.insert(0, f"seed {pinned.seed}")
+    if len(diff) > 3:
+        diff = [*diff[:2], f"{len(diff) - 2} more changes"]
+    return "pinned: " + (", ".join(diff) if diff else "the same settings")
 
 
 def _types_present(session: Session) -> list[str]:
@@ -243,36 +394,75 @@ class Colouring:
         self.ends = ends or (f"{cmax:g}", f"{cmin:g}")
 
 
+LOG_COLOURS = ("E", "W")  # drawn on a log10 scale
 TYPE_SCALE = [[i / (len(NODE_TYPES) - 1), TYPE_COLOURS[t]] for i, t in enumerate(NODE_TYPES)]
 COLOURINGS = {
     "R (persistence)": Colouring("R", "RdBu_r", -2.0, 2.0, ("R = 4", "R = ¼")),
     "C (coherence)": Colouring("C", "Viridis", 0.0, 1.0, ("C = 1", "C = 0")),
     "E (activation)": Colouring("E", "YlOrRd", -3.0, 1.0, ("E = 10", "E = 0.001")),
+    "w (node weight)": Colouring("w", "YlGnBu", 0.0, 1.0, ("w = 1", "w = 0")),
+    "W (mean link weight)": Colouring("W", "YlGnBu", -2.5, 0.0, ("W = 1", "W = 0.003")),
+    "γ (gain)": Colouring("γ", "Viridis", 0.0, 3.0, ("γ = 3", "γ = 0")),
     "φ (phase)": Colouring("φ", "Twilight", -math.pi, math.pi, ("φ = π", "φ = −π")),
     "pressure": Colouring("pressure", "Reds", 0.0, 2.0, ("2", "0")),
     "type": Colouring("type", TYPE_SCALE, 0.0, float(len(NODE_TYPES) - 1), ("goal", "default")),
 }
+STORY_COLOURS = {  # a scenario's [view] colour → the colouring
+    "R": "R (persistence)",
+    "C": "C (coherence)",
+    "E": "E (activation)",
+    "w": "w (node weight)",
+    "W": "W (mean link weight)",
+    "gamma": "γ (gain)",
+    "phi": "φ (phase)",
+    "pressure": "pressure",
+    "type": "type",
+}
 
 
 def default_colouring(session: Session) -> str:
-    """R where persistence runs (or nothing else colours the nodes); C or φ in the coherence scenarios."""
+    """The scenario's own ([view] colour); otherwise R where persistence runs, C or φ in the coherence scenarios, E."""
+    story = session.scenario.view.colour
+    if story:
+        return STORY_COLOURS[story]
     p = session.model.params
-    if p.persistence.enabled or not (p.coherence.enabled or p.phase.enabled):
+    if p.persistence.enabled:
         return "R (persistence)"
-    return "C (coherence)" if p.coherence.enabled else "φ (phase)"
+    if p.coherence.enabled or p.phase.enabled:
+        return "C (coherence)" if p.coherence.enabled else "φ (phase)"
+    return "E (activation)"
+
+
+def colouring_for(session: Session, name: str) -> Colouring:
+    """The colouring ``name``, over the scenario's own ``[view] colour_range`` when it is the scenario's quantity."""
+    c = COLOURINGS[name]
+    view = session.scenario.view
+    if view.colour_range is None or not view.colour or STORY_COLOURS[view.colour] != name:
+        return c
+    lo, hi = view.colour_range
+    if c.label in LOG_COLOURS:
+        lo, hi = math.log10(max(lo, 1e-12)), math.log10(max(hi, 1e-12))
+    sym = c.label
+    return Colouring(
+        c.label, c.scale, lo, hi, (f"{sym} = {view.colour_range[1]:g}", f"{sym} = {view.colour_range[0]:g}")
+    )
 
 
 def _raw(name: str, session: Session) -> np.ndarray:
     st = session.model.state
     key = name.split(" ")[0]
-    return {"R": st.R, "C": st.C, "E": st.E, "φ": st.phi, "pressure": st.pressure}.get(key, st.node_type)
+    if key == "W":
+        return gv.node_link_weight(session.model.graph, st.W)
+    return {"R": st.R, "C": st.C, "E": st.E, "w": st.w, "γ": st.gamma, "φ": st.phi, "pressure": st.pressure}.get(
+        key, st.node_type
+    )
 
 
 def colour_of(name: str, values: np.ndarray) -> np.ndarray:
-    """Values → the colour axis of the colouring ``name`` (log2 R centred at 1, log10 E, type index …)."""
+    """Values → the colour axis of the colouring ``name`` (log2 R centred at 1, log10 E and W, type index …)."""
     if name.startswith("R"):
         return gv.ratio_colour(values)
-    if name.startswith("E"):
+    if name.split(" ")[0] in LOG_COLOURS:
         return np.log10(np.maximum(values, 1e-3))
     return np.asarray(values, dtype=np.float64)
 
@@ -318,10 +508,10 @@ class GraphView(View):
         ex, ey = gv.edge_segments(g, x, y)
         c = self.colouring
         types = np.array(NODE_TYPES)[st.node_type]
-        what = self.opts["colour"].split(" ")[0]
-        note = " (persistence is off in this scenario, so R stays 1)" if what == "R" else ""
-        if what == "R" and self.model.params.persistence.enabled:
-            note = " (blue < 1 < red)"
+        what = self.opts["colour"]
+        note = ""
+        if what.startswith("R"):
+            note = ", blue < 1 < red" if self.model.params.persistence.enabled else ": persistence is off, so R stays 1"
         opt = base_option(
             f"The fractal graph: {g.n:,} nodes", f"colour = {what}{note} · size = activation E", legend=False
         )
@@ -355,7 +545,7 @@ class GraphView(View):
 
     @cached_property
     def colouring(self) -> Colouring:
-        return COLOURINGS[self.opts["colour"]]
+        return colouring_for(self.s, self.opts["colour"])
 
     @cached_property
     def palette(self) -> list[str]:
@@ -399,7 +589,7 @@ class SubtreeView(View):
 
     def option(self) -> Option:
         g, ice = self.model.graph, self.s.icicle
-        c = COLOURINGS[self.opts["colour"]]
+        c = colouring_for(self.s, self.opts["colour"])
         what = self.opts["colour"].split(" ")[0]
         xs = [f"node {i}" for i in ice.columns]
         ys = [f"scale {g.max_depth - d}" for d in range(ice.n_rows)]
@@ -433,51 +623,107 @@ class SubtreeView(View):
 # ----------------------------------------------------------------------------- time series
 
 
+TYPE_STYLES = {  # (dash, width): types that decay alike stay distinguishable where their curves coincide
+    "default": ("solid", 3.0),
+    "memory": ("solid", 7.0),  # a wide band under the principle (dashed) and goal (dotted) lines
+    "task": ("solid", 3.0),
+    "principle": ("dashed", 3.5),
+    "goal": ("dotted", 3.5),
+}
+
+
+def _first_time(session: Session, kind: str, key: str | None = None) -> float | None:
+    times = [s.at for s in session.scenario.stimuli if s.kind == kind and (key is None or s.key == key)]
+    return min(times) if times else None
+
+
+def _half_lives(t: np.ndarray, ys: dict[str, np.ndarray]) -> str:
+    from analysis.fitting import fit_half_life
+
+    return " · ".join(f"{name} {_f(fit_half_life(t, y))}" for name, y in ys.items())
+
+
 class ForgettingView(View):
-    """Mean E per type and the tracked nodes (fast clock), node weight w per type (slow clock)."""
+    """Mean E per type (fast clock) and node weight w per type (slow clock), with their fitted half-lives."""
 
     key = "forgetting"
     label = "Forgetting curves"
-    height = 540
-    key_for = ("forgetting_curves", "consolidation")
+    height = 560
     options: ClassVar[dict[str, list[str]]] = {"E axis": ["log", "linear"]}
 
     @staticmethod
     def relevant(session: Session) -> bool:
         return _has_energy(session)
 
+    @cached_property
+    def fit_window(self) -> tuple[float, float] | None:
+        """From the first pulse to the moment learning is switched on (or open-ended), if the scenario decays freely."""
+        p = self.model.params
+        start = _first_time(self.s, "pulse")
+        if start is None or p.learning.enabled or p.spread.alpha > 0:
+            return None
+        end = _first_time(self.s, "set", "learning.enabled")
+        return start, math.inf if end is None else end
+
     def option(self) -> Option:
         self.types = _types_present(self.s)
-        self.groups = self.s.tracked_groups
         self.log = self.opts["E axis"] == "log"
-        opt = base_option("Forgetting curves: mean E per type and tracked nodes")
-        stacked_grids(opt, ["activation E (fast clock)", "node weight w (slow clock)"], [0.64, 0.36])
+        self._fits = ""
+        sub = (
+            "fitted half-life (ticks) of E: after a few ticks\nof w: after a few slow ticks" if self.fit_window else ""
+        )
+        opt = base_option("Forgetting curves: mean activation and weight per node type", sub)
+        series = []
+        for t in self.types:
+            dash, width = TYPE_STYLES[t]
+            series.append(line(t, TYPE_COLOURS[t], 0, width, dash))
+        for t in self.types:
+            dash, width = TYPE_STYLES[t]
+            series.append(line(t, TYPE_COLOURS[t], 1, width * 0.8, dash))
+        opt["series"] = series
+        opt["legend"][0]["data"] = list(self.types)  # one entry per type: its E and w lines
+        top = header_px(opt, self.mark_rows)
+        stacked_grids(opt, ["activation E (fast clock)", "node weight w (slow clock)"], [0.62, 0.38], self.height, top)
         if self.log:
             opt["yAxis"][0].update(type="log", scale=False)
-        series = [line(f"{t} (mean)", TYPE_COLOURS[t], 0, 3) for t in self.types]
-        for grp in self.groups:
-            series.append(line(grp.label, TYPE_COLOURS.get(grp.node_type, "#7f7f7f"), 0, 1.5, "dotted"))
-        opt["legend"][0]["data"] = [x["name"] for x in series]  # the weight rows share the types' colours
-        series += [line(f"w {t}", TYPE_COLOURS[t], 1, 2) for t in self.types]
-        opt["series"] = series
-        self.first_row2 = len(self.types) + len(self.groups)
         return self._with_data(opt)
+
+    def _fitted(self) -> str:
+        """Half-life of E and w per type over the fit window (recomputed each slow tick until the window closes)."""
+        if self.fit_window is None or self.h.n < 4:
+            return ""
+        start, end = self.fit_window
+        now = self._now()
+        if self._fits and now > end:
+            return self._fits
+        ts = self.h.ts
+        t = ts["time"]
+        inside = (t >= start) & (t < end)
+        if inside.sum() < 4:
+            return ""
+        E = _half_lives(t[inside], {k: ts[f"E_mean_{k}"][inside] for k in self.types})
+        slow = inside & ~np.isnan(ts["alive"])
+        text = f"fitted half-life (ticks) of E: {E}"
+        if slow.sum() >= 3 and self.model.params.decay.delta_W > 0:
+            w = _half_lives(t[slow], {k: ts[f"w_mean_{k}"][slow] for k in self.types})
+            text += f"\nof w: {w}"
+        self._fits = text
+        return text
 
     def _series(self) -> Option:
         ts, i = self.h.ts, self._index()
         x = ts["time"][i]
         data: list[Option] = [{"data": xy(x, ts[f"E_mean_{t}"][i], self.log)} for t in self.types]
-        if self.groups and self.h.nodes.n:
-            nx = self.h.nodes["time"][:, 0]
-            j = gv.stride_index(nx.size, MAX_POINTS)
-            E = self.h.nodes["E"][j]
-            data += [{"data": xy(nx[j], E[:, g.nodes].mean(axis=1), self.log)} for g in self.groups]
-        else:
-            data += [{} for _ in self.groups]
         si = self._slow_index()
         data += [{"data": xy(ts["time"][si], ts[f"w_mean_{t}"][si])} for t in self.types]
-        marks = self._marks([0, self.first_row2], len(data))
-        return {"series": _merge_series(data, marks), "xAxis": self._time_axes(2)}
+        marks = self._marks([0, len(self.types)], len(data))
+        out: Option = {"series": _merge_series(data, marks), "xAxis": self._time_axes(2)}
+        if self.fit_window is not None and (self.h.slow_rows != getattr(self, "_fit_rows", -1)):
+            self._fit_rows = self.h.slow_rows
+            fitted = self._fitted()
+            if fitted:
+                out["title"] = [{"subtext": fitted}]
+        return out
 
 
 def _apply(opt: Option, partial: Option) -> Option:
@@ -499,13 +745,15 @@ def _band(y0: float, y1: float, colour: str, alpha: float, name: str, position: 
     ]
 
 
+WARMUP = 100  # ticks before the controller is judged (SPEC 7, criticality)
+
+
 class CriticalityView(View):
     """ρ with its bands (critical ρ* ± 0.05, runaway > ρ* + 0.2) and the controller's δ_E."""
 
     key = "criticality"
     label = "Criticality: ρ and δ_E"
     height = 540
-    key_for = ("criticality",)
 
     @staticmethod
     def relevant(session: Session) -> bool:
@@ -515,9 +763,9 @@ class CriticalityView(View):
     def option(self) -> Option:
         p = self.model.params.controller
         t = self.target = p.rho_target
-        opt = base_option("Criticality: spectral radius ρ and decay rate δ_E")
+        self._band_text = ""
+        opt = base_option("Criticality: spectral radius ρ and decay rate δ_E", self._band_time() or " ")
         opt["legend"][0]["selected"] = {"σ (branching ratio)": False}
-        stacked_grids(opt, ["spectral radius ρ", "decay rate δ_E"], [0.62, 0.38])
         rho = line("ρ", "#000000", 0, 2.5)
         rho["markArea"] = {
             "silent": True,
@@ -538,7 +786,19 @@ class CriticalityView(View):
                 "data": [{"yAxis": p.delta_min, "name": "δ_min"}, {"yAxis": p.delta_max, "name": "δ_max"}],
             }
         opt["series"] = [rho, line("σ (branching ratio)", "#888888", 0, 1), delta]
+        stacked_grids(
+            opt, ["spectral radius ρ", "decay rate δ_E"], [0.62, 0.38], self.height, header_px(opt, self.mark_rows)
+        )
         return self._with_data(opt)
+
+    def _band_time(self) -> str:
+        """The scenario's claim as a number: the share of ticks with ρ in the critical band after the warm-up."""
+        after = self.h.band[WARMUP:]
+        if not after:
+            return f"ρ in the critical band ρ* ± 0.05: counted after a {WARMUP}-tick warm-up"
+        share = sum(b == "critical" for b in after) / len(after)
+        n = len(after)
+        return f"ρ in the critical band ρ* ± 0.05 for {share:.0%} of the {n:,} ticks after the {WARMUP}-tick warm-up"
 
     def _series(self) -> Option:
         ts, i = self.h.ts, self._index()
@@ -557,6 +817,10 @@ class CriticalityView(View):
         if marks:
             marks[2].pop("markLine", None)  # keep δ's bound lines; event lines on ρ only
             out["series"] = _merge_series(data, marks)
+        text = self._band_time()
+        if text != self._band_text:
+            self._band_text = text
+            out["title"] = [{"subtext": text}]
         return out
 
     def update(self) -> Option | object | None:
@@ -596,7 +860,6 @@ class PerScaleView(View):
         q = self.opts["quantity"]
         label = SCALE_QUANTITIES[q]
         opt = base_option(f"{label[0].upper()}{label[1:]} per scale (slow clock)")
-        stacked_grids(opt, [label], [1.0], top=20)
         series = []
         for s in range(n):
             name = f"scale {s}" + (" (leaves)" if s == 0 and n > 1 else " (root)" if s == n - 1 else "")
@@ -608,6 +871,7 @@ class PerScaleView(View):
                 "data": [[{"yAxis": 0, "itemStyle": {"color": "rgba(214,39,40,0.06)"}}, {"yAxis": 1}]],
             }
         opt["series"] = series
+        stacked_grids(opt, [label], [1.0], self.height, header_px(opt, self.mark_rows))
         return self._with_data(opt)
 
     def _series(self) -> Option:
@@ -629,19 +893,21 @@ class SlowSeriesView(View):
     log_rows: ClassVar[tuple[int, ...]] = ()
     slow = True
 
+    def claim(self) -> str:
+        """The scenario's claim as a number, shown under the title ("" when the chart has none)."""
+        return ""
+
     def option(self) -> Option:
-        opt = base_option(self.label)
-        stacked_grids(opt, [p[0] for p in self.panels], [0.5, 0.5])
-        for row in self.log_rows:
-            opt["yAxis"][row].update(type="log", scale=False)
+        self._claim = self.claim()
+        opt = base_option(self.label, self._claim)
         self.rows = [row for row, (_, cols) in enumerate(self.panels) for _ in cols]
         series = []
         self.first = []
         for row, (_, cols) in enumerate(self.panels):
             self.first.append(len(series))
             series += [line(name, colour, row, 2.5) for _, name, colour in cols]
-        if self.unit_line is not None:
-            series[0]["markLine"] = {
+        if self.unit_line is not None:  # on the top row's last series: its first carries the event lines
+            series[len(self.panels[0][1]) - 1]["markLine"] = {
                 "silent": True,
                 "symbol": "none",
                 "lineStyle": {"color": "#888", "type": "dashed", "width": 1},
@@ -649,6 +915,9 @@ class SlowSeriesView(View):
                 "data": [{"yAxis": self.unit_line}],
             }
         opt["series"] = series
+        stacked_grids(opt, [p[0] for p in self.panels], [0.5, 0.5], self.height, header_px(opt, self.mark_rows))
+        for row in self.log_rows:
+            opt["yAxis"][row].update(type="log", scale=False)
         return self._with_data(opt)
 
     def _series(self) -> Option:
@@ -657,21 +926,25 @@ class SlowSeriesView(View):
         x = ts["time"][si]
         cols = [col for _, cs in self.panels for col, _, _ in cs]
         data = [{"data": xy(x, ts[col][si], row in self.log_rows)} for col, row in zip(cols, self.rows, strict=True)]
-        marks = self._marks(self.first[1:], len(data))  # event lines in the lower row (the upper has y = 1)
-        return {"series": _merge_series(data, marks), "xAxis": self._time_axes(2)}
+        marks = self._marks(self.first, len(data))
+        out: Option = {"series": _merge_series(data, marks), "xAxis": self._time_axes(2)}
+        claim = self.claim()
+        if claim != self._claim:
+            self._claim = claim
+            out["title"] = [{"subtext": claim}]
+        return out
 
 
 class FreeEnergyView(SlowSeriesView):
     key = "free_energy"
     label = "Coherence free energy F = E_phase − T·S_phase"
     height = 540
-    key_for = ("temperature_sweep",)
     panels = (
         (
             "F_coh, E_phase, S_phase",
             [("F_coh", "F_coh", "#000000"), ("E_phase", "E_phase", "#d62728"), ("S_phase", "S_phase", "#1f77b4")],
         ),
-        ("phase order", [("order", "phase order |⟨e^{iφ}⟩|", "#2ca02c")]),
+        ("phase order r", [("order", "phase order r (1 = all aligned, ≈ 0 = scattered)", "#2ca02c")]),
     )
 
     @staticmethod
@@ -683,7 +956,6 @@ class CoherenceErrorView(SlowSeriesView):
     key = "coherence_error"
     label = "Coherence backpropagation: error and root coherence"
     height = 480
-    key_for = ("coherence_backprop", "coherence_tree")
     log_rows = (0,)
     panels = (
         ("error (C_root − C*)²", [("err", "error (C_root − C*)²", "#9467bd")]),
@@ -694,12 +966,24 @@ class CoherenceErrorView(SlowSeriesView):
     def relevant(session: Session) -> bool:
         return session.model.params.coherence.enabled
 
+    def claim(self) -> str:
+        """The error reduction: the mean of the first 10 slow ticks' errors against the last 10."""
+        err = self.h.ts["err"]
+        err = err[~np.isnan(err)]
+        if err.size < 2:
+            return "error reduction: after two slow ticks"
+        k = min(10, err.size // 2)
+        first, last = float(err[:k].mean()), float(err[-k:].mean())
+        if first <= 0:
+            return "error reduction: the error starts at 0"
+        drop = 1 - last / first
+        return f"error reduced by {drop:.1%}: mean of the first {k} slow ticks {first:.3g}, of the last {k} {last:.3g}"
+
 
 class PersistenceView(SlowSeriesView):
     key = "persistence"
     label = "Persistence: R across the graph"
     height = 540
-    key_for = ("persistence",)
     unit_line = 1.0
     panels = (
         ("mean and median R", [("R_mean", "mean R", "#000000"), ("R_median", "median R", "#1f77b4")]),
@@ -766,6 +1050,9 @@ class HistogramView(View):
             for i in (0, 1)
             for t in self.types
         ]
+        top = header_px(opt)
+        for grid in opt["grid"]:
+            grid["top"] = top
         return self._with_data(opt)
 
     def _series(self) -> Option:
@@ -789,7 +1076,7 @@ class RecallView(View):
     key = "recall"
     label = "Recall of A and B, and dreams"
     height = 540
-    key_for = ("stability_plasticity",)
+    phase_rows = 2  # rows of phase labels ("learn A", "learn B", "schedule done")
 
     @staticmethod
     def relevant(session: Session) -> bool:
@@ -802,23 +1089,21 @@ class RecallView(View):
 
     def option(self) -> Option:
         exp = self.model.plasticity
-        chance = exp.results.get("chance", math.nan) if exp is not None else math.nan
+        untrained = exp.results.get("chance", math.nan) if exp is not None else math.nan
+        every = self.model.params.recall.every
         title = self.label if self._dreams else "Recall of A and B"
-        opt = base_option(title, f"chance level (untrained weights) {_f(chance)} · tests every recall.every ticks")
-        if self._dreams:
-            stacked_grids(opt, ["recall F1", "dreams per sleep"], [0.62, 0.38], top=22)
-        else:
-            stacked_grids(opt, ["recall F1"], [1.0], top=22)
-        opt["yAxis"][0].update(min=0, max=1, scale=False)
-        a = line("task A", "#1f77b4", 0, 3, showSymbol=True, symbol="circle", symbolSize=6)
-        b = line("task B", "#ff7f0e", 0, 3, showSymbol=True, symbol="circle", symbolSize=6)
-        if math.isfinite(chance):
+        tested = f"tested every {every} ticks" if every else "tested at the end of each phase"
+        opt = base_option(title, f"{tested} · with untrained weights (tick 0) recall is {_f(untrained)}")
+        # A wide and pale under B: where the two curves coincide both stay visible
+        a = line("task A", "#6baed6", 0, 7, showSymbol=True, symbol="circle", symbolSize=11)
+        b = line("task B", "#e6550d", 0, 2.5, showSymbol=True, symbol="diamond", symbolSize=7)
+        if math.isfinite(untrained):
             a["markLine"] = {
                 "silent": True,
                 "symbol": "none",
                 "lineStyle": {"color": "#888", "type": "dashed", "width": 1},
-                "label": {"formatter": "chance", "position": "end", "fontSize": 12},
-                "data": [{"yAxis": chance}],
+                "label": {"formatter": "untrained", "position": "end", "fontSize": 12},
+                "data": [{"yAxis": untrained}],
             }
         series = [a, b]
         if self._dreams:
@@ -828,6 +1113,12 @@ class RecallView(View):
                 {**bar, "name": "dreams kept (replayed)", "itemStyle": {"color": "#9467bd"}, "data": np.empty((0, 2))},
             ]
         opt["series"] = series
+        top = header_px(opt, self.phase_rows)
+        if self._dreams:
+            stacked_grids(opt, ["recall F1", "dreams per sleep"], [0.62, 0.38], self.height, top)
+        else:
+            stacked_grids(opt, ["recall F1"], [1.0], self.height, top)
+        opt["yAxis"][0].update(min=0, max=1, scale=False)
         self._seen = (-1, -1, -1)
         return self._with_data(opt)
 
@@ -847,7 +1138,7 @@ class RecallView(View):
         self._seen = self._state()
         if exp is None or not exp.active:
             return {}
-        rows = exp.history[1:]  # the first test is the chance level, drawn as a line
+        rows = exp.history  # the first test (tick 0) is the untrained weights' recall: the curves start there
         t = np.array([r["time"] for r in rows], dtype=np.float64)
         data: list[Option] = [
             {"data": xy(t, [r["A"] for r in rows])},
@@ -855,17 +1146,10 @@ class RecallView(View):
         ]
         names = {"A": "learn A", "B": "learn B", "done": "schedule done"}
         phases = [
-            {"xAxis": float(e["tick"]), "name": names.get(e["phase"], e["phase"])}
-            for e in self.model.events.of("plasticity.phase")
+            (float(e["tick"]), names.get(e["phase"], e["phase"])) for e in self.model.events.of("plasticity.phase")
         ]
-        data[1]["markLine"] = {  # the phase boundaries, on task B's series
-            "silent": True,
-            "symbol": "none",
-            "animation": False,
-            "lineStyle": {"color": "#555", "type": "dotted", "width": 1.5},
-            "label": {"formatter": "{b}", "position": "end", "fontSize": 12},
-            "data": phases,
-        }
+        axes = self._time_axes(2 if self._dreams else 1)
+        data[1]["markLine"] = event_lines(phases, axes[0]["max"], self.phase_rows)  # the phase boundaries, on B
         if self._dreams:
             cyc = exp.dream_cycles
             x = np.array([c["start"] for c in cyc], dtype=np.float64)
@@ -873,18 +1157,280 @@ class RecallView(View):
                 {"data": xy(x, [c["generated"] for c in cyc])},
                 {"data": xy(x, [c["kept"] for c in cyc])},
             ]
-        return {"series": data, "xAxis": self._time_axes(2 if self._dreams else 1)}
+        return {"series": data, "xAxis": axes}
 
 
-def key_view(session: Session) -> type[View] | None:
-    """The chart that carries the scenario's point (the first view whose ``key_for`` names it), if any."""
-    name = session.scenario.name
-    return next((cls for cls in VIEWS if name in cls.key_for), None)
+GROUP_COLOURS = ("#e6550d", "#3182bd", "#31a354", "#756bb1", "#d6616b", "#8c6d31", "#17becf")
+REST_GROUPS = ("control", "calm", "rest", "others")  # the untouched comparison group: grey
+GROUP_QUANTITIES = {"E": "activation E", "R": "persistence R", "w": "node weight w", "C": "coherence C"}
+
+
+class GroupsView(View):
+    """The scenario's tracked groups (labelled in its file) in distinct colours, with the number its claim rests on.
+
+    Activation E (log axis) with each group's fitted half-life after the first pulse; persistence R
+    with the groups' surprise D_KL below it and the dip and recovery after a one-time world shift.
+    """
+
+    key = "groups"
+    label = "Tracked groups"
+    height = 560
+    options: ClassVar[dict[str, list[str]]] = {"quantity": list(GROUP_QUANTITIES)}
+
+    @staticmethod
+    def relevant(session: Session) -> bool:
+        return any(sel.label for sel in session.scenario.scenario.tracked)
+
+    @cached_property
+    def groups(self) -> list[Any]:
+        return [g for g in self.s.tracked_groups if not g.label.startswith("node ")]
+
+    def option(self) -> Option:
+        q = self.opts["quantity"]
+        self.log = q == "E"
+        self._claim = self.claim()
+        title = f"{GROUP_QUANTITIES[q][0].upper()}{GROUP_QUANTITIES[q][1:]}: the tracked groups"
+        opt = base_option(title, self._claim)
+        series = []
+        colours = iter(GROUP_COLOURS)
+        self.colours = []
+        for g in self.groups:
+            colour = "#7f7f7f" if g.label.split(" (")[0] in REST_GROUPS else next(colours)
+            self.colours.append(colour)
+            series.append(line(g.label, colour, 0, 3.5))
+        series.append(line("all nodes (mean)", "#000000", 0, 1.5))
+        names = [GROUP_QUANTITIES[q]]
+        if q == "R":  # the surprise that drives R, in the same colours
+            series += [line(g.label, c, 1, 2.5) for g, c in zip(self.groups, self.colours, strict=True)]
+            names.append("surprise D_KL")
+            series[len(self.groups) - 1]["markLine"] = {
+                "silent": True,
+                "symbol": "none",
+                "lineStyle": {"color": "#888", "type": "dashed", "width": 1},
+                "label": {"formatter": "R = 1", "position": "end", "fontSize": 12},
+                "data": [{"yAxis": 1.0}],
+            }
+        opt["series"] = series
+        stacked_grids(opt, names, [0.62, 0.38] if q == "R" else [1.0], self.height, header_px(opt, self.mark_rows))
+        if self.log:
+            opt["yAxis"][0].update(type="log", scale=False)
+        return self._with_data(opt)
+
+    def _group_means(self, q: str) -> tuple[np.ndarray, np.ndarray]:
+        """(time, per-group mean of q) over the tracked nodes' rows, strided."""
+        nodes = self.h.nodes
+        if not nodes.n or not self.groups:
+            return np.empty(0), np.empty((0, len(self.groups)))
+        j = gv.stride_index(nodes.n, MAX_POINTS)
+        v = nodes[q][j]
+        return nodes["time"][j, 0], np.column_stack([v[:, g.nodes].mean(axis=1) for g in self.groups])
+
+    def _series(self) -> Option:
+        q = self.opts["quantity"]
+        t, means = self._group_means(q)
+        data: list[Option] = [{"data": xy(t, means[:, k], self.log)} for k in range(len(self.groups))]
+        ts = self.h.ts
+        if q == "E":
+            i = self._index()
+            data.append({"data": xy(ts["time"][i], ts["E_total"][i] / self.model.graph.n, True)})
+        elif q == "R":
+            si = self._slow_index()
+            data.append({"data": xy(ts["time"][si], ts["R_mean"][si])})
+        else:
+            data.append({})
+        firsts = [0]
+        if q == "R":
+            _, dkl = self._group_means("dkl")
+            firsts.append(len(data))
+            data += [{"data": xy(t, dkl[:, k])} for k in range(len(self.groups))]
+        out: Option = {
+            "series": _merge_series(data, self._marks(firsts, len(data))),
+            "xAxis": self._time_axes(len(firsts)),
+        }
+        claim = self.claim()
+        if claim != self._claim:
+            self._claim = claim
+            out["title"] = [{"subtext": claim}]
+        return out
+
+    def claim(self) -> str:
+        q = self.opts["quantity"]
+        if q == "E":
+            return self._half_lives()
+        if q == "R":
+            return self._recovery()
+        return ""
+
+    def _half_lives(self) -> str:
+        """Each group's half-life of E over the 60 ticks after the first pulse (as ``cohlab run`` fits it)."""
+        start = _first_time(self.s, "pulse")
+        if start is None:
+            return ""
+        if getattr(self, "_fits", ""):
+            return self._fits
+        end = start + 60
+        if self._now() < end:
+            return f"fitted half-life of E (ticks) after the first pulse: at tick {end:g}"
+        nodes = self.h.nodes
+        t = nodes["time"][:, 0]
+        win = (t > start) & (t <= end)
+        ys = {g.label.split(" (")[0]: nodes["E"][win][:, g.nodes].mean(axis=1) for g in self.groups}
+        self._fits = f"fitted half-life of E (ticks) after the first pulse: {_half_lives(t[win], ys)}"
+        return self._fits
+
+    @cached_property
+    def shift(self) -> tuple[float, int] | None:
+        """(time, group index) of the scenario's one-time world shift and the group it hits most."""
+        once = [s for s in self.s.scenario.stimuli if s.kind == "environment_shift" and s.every is None]
+        if not once or not self.groups:
+            return None
+        hit = set(once[0].select.resolve(self.model, np.random.default_rng(0)).tolist())
+        tracked = self.h.tracked
+        overlap = [len(hit & set(tracked[g.nodes].tolist())) for g in self.groups]
+        return float(once[0].at), int(np.argmax(overlap))
+
+    def _recovery(self) -> str:
+        """The dip of R in the shifted group after the shift and the ticks until it is back to R ≥ 1."""
+        if self.shift is None:
+            return ""
+        t0, k = self.shift
+        name = self.groups[k].label.split(" (")[0]
+        nodes = self.h.nodes
+        t = nodes["time"][:, 0] if nodes.n else np.empty(0)
+        after = t >= t0
+        if not after.any():
+            return f"world shift at tick {t0:g}: the {name} group's dip and recovery are measured from there"
+        R = nodes["R"][after][:, self.groups[k].nodes].mean(axis=1)
+        ta = t[after]
+        low = int(np.argmin(R))
+        text = f"after the shift at tick {t0:g}, R of '{name}' fell to {R[low]:.2f} (tick {ta[low]:g})"
+        if R[low] >= 1:
+            return f"after the shift at tick {t0:g}, R of '{name}' has not fallen below 1"
+        back = np.flatnonzero(R[low:] >= 1)
+        if back.size:
+            return f"{text} and was back to R ≥ 1 {ta[low + back[0]] - t0:g} ticks after the shift"
+        return f"{text}; not yet back to R ≥ 1"
+
+
+def alignment_exact(graph: Any, wbar: np.ndarray, K: float, T: np.ndarray) -> np.ndarray:
+    """Mean link alignment ⟨cos Δφ⟩ at temperature T, exact on a tree (SPEC 4.3): the W̄-weighted mean of I₁/I₀(K·W̄/T).
+
+    On a tree the links' phase differences are independent, each with density ∝ exp(K·W̄·cos Δ/T).
+    """
+    from scipy.special import i0e, i1e
+
+    w = wbar[wbar > 0]
+    x = K * w[None, :] / np.maximum(np.asarray(T, dtype=np.float64)[:, None], 1e-12)
+    return (w[None, :] * (i1e(x) / i0e(x))).sum(axis=1) / w.sum()
+
+
+class OrderVsTView(View):
+    """Phase order against temperature: each Apply of phase.T adds the settled point of the T it leaves.
+
+    A point is the mean over the second half of the time spent at that T (the first half is the
+    relaxation); the point of the current T is drawn hollow until T changes. On a lateral-free tree
+    the exact link alignment I₁/I₀(K·W̄/T) is drawn for comparison.
+    """
+
+    key = "order_vs_T"
+    label = "Order against temperature"
+    height = 500
+    slow = True
+
+    @staticmethod
+    def relevant(session: Session) -> bool:
+        return session.model.params.phase.enabled
+
+    @cached_property
+    def exact_applies(self) -> bool:
+        g = self.model.graph
+        return not g.lateral.any() and g.n > 1
+
+    def option(self) -> Option:
+        sub = "each Apply of a new phase.T adds the settled point (mean over the second half of the time at that T)"
+        if not self.exact_applies:
+            sub += "\nthe exact curve I₁/I₀(K·W̄/T) holds on a lateral-free tree: set graph.lateral_k = 0 to see it"
+        else:
+            sub += "\nline: exact link alignment on this tree, I₁/I₀(K·W̄/T) averaged over the links"
+        opt = base_option("Order against temperature T", sub)
+        dot = {"type": "scatter", "xAxisIndex": 0, "yAxisIndex": 0, "symbolSize": 11, "data": np.empty((0, 2))}
+        opt["series"] = [
+            {**dot, "name": "link alignment ⟨cos Δφ⟩", "itemStyle": {"color": "#d62728"}},
+            {**dot, "name": "phase order r", "itemStyle": {"color": "#2ca02c"}, "symbol": "diamond"},
+            {
+                **dot,
+                "name": "now (settling)",
+                "symbol": "emptyCircle",
+                "itemStyle": {"color": "#555"},
+                "_noghost": True,
+            },
+        ]
+        if self.exact_applies:
+            exact = line("exact on a tree: I₁/I₀(K·W̄/T)", "#d62728", 0, 1.5, "solid")
+            exact["_noghost"] = True
+            opt["series"].append(exact)
+        opt["tooltip"] = {"trigger": "item", "confine": True, "textStyle": {"fontSize": 14}}
+        top = header_px(opt)
+        opt["grid"] = [{"left": layout.GRID_LEFT, "right": 40, "top": round(top), "bottom": 50}]
+        opt["xAxis"] = [value_axis(0, "temperature T", min=0, nameGap=28, scale=False)]
+        opt["yAxis"] = [value_axis(0, "order (1 = aligned)", min=0, max=1, nameGap=48, scale=False)]
+        return self._with_data(opt)
+
+    def segments(self) -> list[tuple[float, float, float]]:
+        """(T, start, end) of each stretch of the run at one temperature, the current one last (end = now)."""
+        from model.params import to_dotted
+
+        changes = [c for c in getattr(self.s, "applied", []) if "phase.T" in c["changes"]]
+        T = changes[0]["before"]["phase.T"] if changes else to_dotted(self.model.params)["phase.T"]
+        out, start = [], 0.0
+        for c in changes:
+            out.append((float(T), start, float(c["time"])))
+            T, start = c["changes"]["phase.T"], float(c["time"])
+        out.append((float(T), start, self._now()))
+        return out
+
+    def _series(self) -> Option:
+        ts = self.h.ts
+        slow = ~np.isnan(ts["E_phase"])
+        t = ts["time"]
+        settled, order, now = [], [], []
+        segs = self.segments()
+        for k, (T, a, b) in enumerate(segs):
+            inside = slow & (t > (a + b) / 2) & (t <= b)
+            if not inside.any():
+                continue
+            align = float(np.mean(1.0 - ts["E_phase"][inside]))
+            r = float(np.mean(ts["order"][inside]))
+            if k == len(segs) - 1:
+                now += [[T, align], [T, r]]
+            else:
+                settled.append([T, align])
+                order.append([T, r])
+        out: Option = {
+            "series": [
+                {"data": np.array(settled).reshape(-1, 2)},
+                {"data": np.array(order).reshape(-1, 2)},
+                {"data": np.array(now).reshape(-1, 2)},
+            ]
+        }
+        t_max = max(1.0, 1.25 * max(T for T, _, _ in segs))
+        if self.exact_applies:
+            from model.mechanisms.phase import coupling_weights
+
+            grid = np.linspace(t_max / 200, t_max, 200)
+            y = alignment_exact(
+                self.model.graph, coupling_weights(self.model.graph, self.model.state), self.model.params.phase.K, grid
+            )
+            out["series"].append({"data": xy(grid, y)})
+        out["xAxis"] = [{"max": round(t_max, 3)}]
+        return out
 
 
 VIEWS: tuple[type[View], ...] = (
     GraphView,
     SubtreeView,
+    GroupsView,
+    OrderVsTView,
     CriticalityView,
     ForgettingView,
     PerScaleView,
@@ -894,3 +1440,59 @@ VIEWS: tuple[type[View], ...] = (
     HistogramView,
     RecallView,
 )
+
+
+def chart_registry() -> dict[str, tuple[type[View], dict[str, Any]]]:
+    """Every chart a scenario can name in ``[view] charts``: a view's key, or ``per_scale.<quantity>``."""
+    reg: dict[str, tuple[type[View], dict[str, Any]]] = {}
+    for cls in VIEWS:
+        if cls in (GraphView, SubtreeView):
+            continue
+        if cls is PerScaleView:
+            reg.update({f"per_scale.{q}": (cls, {"quantity": q}) for q in SCALE_QUANTITIES})
+        else:
+            reg[cls.key] = (cls, {})
+    return reg
+
+
+def story_views(session: Session) -> tuple[list[tuple[type[View], dict[str, Any]]], list[tuple[type[View], dict]]]:
+    """The charts to show (the scenario's own ``[view] charts`` first, then the relevant ones) and the others.
+
+    Raises:
+        ValueError: a chart named in the scenario's ``[view] charts`` does not exist.
+    """
+    reg = chart_registry()
+    declared = list(session.scenario.view.charts)
+    for key in declared:
+        if key not in reg:
+            raise ValueError(
+                f"scenario '{session.scenario.name}': [view] charts names an unknown chart '{key}' "
+                f"(known: {', '.join(reg)})"
+            )
+    p = session.model.params
+    group_q = session.scenario.view.colour if session.scenario.view.colour in GROUP_QUANTITIES else "E"
+    defaults = {"groups": {"quantity": group_q}}
+    shown = [(reg[k][0], {**reg[k][1], **defaults.get(k, {})}) for k in declared]
+    more = []
+    usual = ["recall", "groups", "criticality", "forgetting", "per_scale.C", "per_scale.gamma", "per_scale.R"]
+    usual += ["coherence_error", "order_vs_T", "free_energy", "persistence", "histograms"]
+    usual += [k for k in reg if k not in usual and not k.startswith("per_scale.")]  # charts added later
+    for key in usual:
+        if key in declared:
+            continue
+        cls, opts = reg[key]
+        opts = {**opts, **defaults.get(key, {})}
+        q = opts.get("quantity") if cls is PerScaleView else None
+        ok = cls.relevant(session)
+        if q in ("C", "gamma"):
+            ok = p.coherence.enabled
+        elif q == "R":
+            ok = p.persistence.enabled
+        (shown if ok else more).append((cls, opts))
+    return shown, more
+
+
+def key_view(session: Session) -> type[View] | None:
+    """The chart that carries the scenario's point: the first of its ``[view] charts`` (shown first, above the fold)."""
+    shown, _ = story_views(session)
+    return shown[0][0] if session.scenario.view.charts and shown else None
