@@ -27,23 +27,17 @@ import traitlets
 from analysis.export import timeseries_frame, to_csv_bytes
 from scenarios.loader import NARRATIVE_SECTIONS, NARRATIVE_TITLES, Scenario, list_scenarios
 
+from .compare import StoryBar
 from .echart import EChart
 from .params_form import SPECS, ParamForm
 from .session import Session
 from .views import (
     FULL_GRAPH_LIMIT,
-    CoherenceErrorView,
-    CriticalityView,
-    ForgettingView,
-    FreeEnergyView,
     GraphView,
-    HistogramView,
-    PerScaleView,
-    PersistenceView,
-    RecallView,
     SubtreeView,
     View,
     default_colouring,
+    story_views,
 )
 
 DEFAULT_SCENARIO = "criticality"
@@ -140,31 +134,7 @@ def GraphCard(session: Session) -> None:
             ViewCard(SubtreeView, session, colour).key(f"subtrees-{name}")
 
 
-def chosen_views(session: Session) -> tuple[list[tuple[type[View], dict[str, Any]]], list[tuple[type[View], dict]]]:
-    """The views relevant to this scenario (shown), and the others (under "More views")."""
-    p = session.model.params
-    everything: list[tuple[type[View], dict[str, Any]]] = [
-        (RecallView, {}),
-        (CriticalityView, {}),
-        (ForgettingView, {}),
-        (PerScaleView, {"quantity": "C"}),
-        (PerScaleView, {"quantity": "gamma"}),
-        (PerScaleView, {"quantity": "R"}),
-        (CoherenceErrorView, {}),
-        (FreeEnergyView, {}),
-        (PersistenceView, {}),
-        (HistogramView, {}),
-    ]
-    shown, more = [], []
-    for cls, opts in everything:
-        q = opts.get("quantity")
-        ok = cls.relevant(session)
-        if q in ("C", "gamma"):
-            ok = p.coherence.enabled
-        elif q == "R":
-            ok = p.persistence.enabled
-        (shown if ok else more).append((cls, opts))
-    return shown, more
+chosen_views = story_views  # the scenario's own charts ([view] charts) first, then the relevant ones
 
 
 @solara.component
@@ -310,6 +280,8 @@ def Page() -> None:
     session: Session = solara.use_memo(
         lambda: Session(scenario, seed, overrides), dependencies=[scenario, seed, repr(overrides), generation]
     )
+    pinned, set_pinned = solara.use_state(None)
+    session.pinned = pinned if pinned is not session else None
 
     def play_loop(cancel: threading.Event) -> None:
         if not playing:
@@ -405,7 +377,18 @@ def Page() -> None:
             ParamForm(session, on_live=live, on_restart=restart).key(f"form-{id(session)}")
         with solara.Column(style={"flex": "1 1 auto", "min-width": "0", "padding": "12px 16px"}):
             Narrative(session.scenario)
-            Views(session)
+            StoryBar(
+                session,
+                pinned,
+                on_pin=lambda: (
+                    set_pinned(session),
+                    restart(session.overrides, "Pinned: the new run is drawn over it."),
+                ),
+                on_unpin=lambda: set_pinned(None),
+                on_live=live,
+                on_restart=restart,
+            ).key(f"story-{id(session)}")
+            Views(session).key(f"views-{id(pinned)}")  # unpinning redraws the charts without the ghost
 
 
 def _int(text: str, default: int) -> int:

@@ -203,6 +203,8 @@ class View:
         return full
 
     def update(self) -> Option | object | None:
+        if self._ghost_stale():
+            return REBUILD
         rows = self._rows()
         if rows == self._sent_rows:
             return None
@@ -221,7 +223,8 @@ class View:
         with pinned.lock:
             ghost = type(self)(pinned, _ghost=True, **self.opts)
             gopt = ghost.option()
-        name = pinned_label(pinned, self.s)
+        name = self._ghost_name = pinned_label(pinned, self.s)
+        self._ghost_key = repr(sorted(self.s.overrides.items()))
         added = []
         for mine, theirs in zip(opt["series"], gopt["series"], strict=False):
             if mine.get("_noghost") or mine.get("type") not in ("line", "scatter"):
@@ -254,6 +257,17 @@ class View:
         for axis in opt.get("xAxis", []):
             if axis.get("min") == 0 and "max" in axis:
                 axis["max"] = max(axis["max"], self._ghost_end)
+
+    def _ghost_stale(self) -> bool:
+        """A setting changed since the ghost was labelled (its "pinned: …" names what differs): rebuild."""
+        name = getattr(self, "_ghost_name", None)
+        if name is None or self._is_ghost:
+            return False
+        key = repr(sorted(self.s.overrides.items()))
+        if key == getattr(self, "_ghost_key", None):
+            return False
+        self._ghost_key = key
+        return self.s.pinned is not None and pinned_label(self.s.pinned, self.s) != name
 
     # helpers --------------------------------------------------------------------
 
@@ -1128,7 +1142,9 @@ class RecallView(View):
             return (0, 0, 0)
         return (len(exp.history), len(exp.dream_cycles), len(self.model.events.of("plasticity.phase")))
 
-    def update(self) -> Option | None:
+    def update(self) -> Option | object | None:
+        if self._ghost_stale():
+            return REBUILD
         if self._state() == self._seen:
             return None
         return self._series()
