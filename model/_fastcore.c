@@ -11,12 +11,33 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
+#include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
 #define BLOCK 4096
+
+/* Threads only where they pay (SPEC 11). A parallel region costs a wake-up of the other threads
+ * and, on a machine where another process keeps a core busy, a wait for the thread that lost its
+ * core; for small graphs that is more than the work. Each pass asks team(rows) for its number of
+ * threads: one below min_rows rows per thread (serial, no parallel region at all), more above,
+ * never more than omp_get_max_threads(). Blocks are handed out dynamically so that a thread that
+ * lost its core does not hold the others up; partial sums stay per fixed block, so the bytes do
+ * not depend on the thread count or the schedule. */
+static Py_ssize_t min_rows = 65536;
+
+static int team(Py_ssize_t rows) {
+#ifdef _OPENMP
+    Py_ssize_t want = rows / min_rows, most = omp_get_max_threads();
+    return (int)(want < 1 ? 1 : want < most ? want : most);
+#else
+    (void)rows;
+    return 1;
+#endif
+}
 /* Prefetch the gather this many stored entries ahead: the lateral links make it a scattered
  * read, and the hardware prefetcher cannot guess it (measured: about 1.5x on the products). */
 #define AHEAD 64
@@ -60,8 +81,9 @@ static PyObject *prepare(PyObject *self, PyObject *args) {
     double *e = E.buf, *in = inj.buf, *r = rec.buf, *x = ev.buf, *p = part.buf;
     const double *v = pv.buf;
     const uint8_t *a = alive.buf;
+    int nt = team(n);
     Py_BEGIN_ALLOW_THREADS
-#pragma omp parallel for schedule(static, 1)
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1)
     for (Py_ssize_t blk = 0; blk < nb; blk++) {
         Py_ssize_t lo = blk * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
         double prev = 0.0, injected = 0.0, vsq = 0.0;
@@ -119,8 +141,9 @@ static PyObject *spread_decay_power(PyObject *self, PyObject *args) {
     const int8_t *restrict t = typ.buf;
     double *restrict e = E.buf, *restrict av = avo.buf, *restrict r = rec.buf, *restrict es = esum.buf;
     double *restrict p = part.buf;
+    int nt = team(n);
     Py_BEGIN_ALLOW_THREADS
-#pragma omp parallel for schedule(static, 1)
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1)
     for (Py_ssize_t blk = 0; blk < nb; blk++) {
         Py_ssize_t lo = blk * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
         double before = 0.0, after = 0.0, squares = 0.0, saturated = 0.0, active = 0.0, avsq = 0.0;
@@ -192,8 +215,9 @@ static PyObject *power_step(PyObject *self, PyObject *args) {
     const double *restrict d = dat.buf, *restrict v = avb.buf, *restrict rt = ret.buf;
     const uint8_t *restrict a = alive.buf;
     double *restrict out = avo.buf, *restrict p = part.buf;
+    int nt = team(n);
     Py_BEGIN_ALLOW_THREADS
-#pragma omp parallel for schedule(static, 1)
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1)
     for (Py_ssize_t blk = 0; blk < nb; blk++) {
         Py_ssize_t lo = blk * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
         double sq = 0.0;
@@ -214,6 +238,392 @@ static PyObject *power_step(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* ------------------------------------------------------------------ the slow tick (SPEC 5.1, 5.2, 5.4)
+ * Same per-element arithmetic, in the same order, as model/mechanisms/weights.py and persistence.py;
+ * no per-node temporaries. Sums whose order the numpy reference fixes (np.bincount: node order)
+ * run serially in that order and give the same bits; the rest are per fixed block. */
+
+#define MAX_ARGS 40
+
+typedef struct {
+    Py_buffer b[MAX_ARGS];
+    int n;
+} Bufs;
+
+static void bufs_release(Bufs *B) {
+    for (int i = 0; i < B->n; i++) PyBuffer_Release(&B->b[i]);
+    B->n = 0;
+}
+
+/* The C-contiguous buffer of args[pos], `count` items of `itemsize` bytes; NULL with an error if not. */
+static void *arg_buf(Bufs *B, PyObject *args, int pos, const char *name, Py_ssize_t itemsize, Py_ssize_t count,
+                     int writable) {
+    Py_buffer *b = &B->b[B->n];
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(PyTuple_GET_ITEM(args, pos), b, flags) < 0) return NULL;
+    B->n++;
+    return check(b, name, itemsize, count) ? b->buf : NULL;
+}
+
+static int arg_count(PyObject *args, Py_ssize_t want, const char *fn) {
+    if (PyTuple_GET_SIZE(args) != want) {
+        PyErr_Format(PyExc_TypeError, "%s takes %zd arguments, got %zd", fn, want, PyTuple_GET_SIZE(args));
+        return 0;
+    }
+    return 1;
+}
+
+static double arg_double(PyObject *args, int pos) { return PyFloat_AsDouble(PyTuple_GET_ITEM(args, pos)); }
+static Py_ssize_t arg_size(PyObject *args, int pos) { return PyLong_AsSsize_t(PyTuple_GET_ITEM(args, pos)); }
+
+/* slow_weights(indptr, indices, W, w, node_type, type_factor, E_sum, window_ticks, E_ref, eta_W, eta_w, W_max,
+ *              budget, learn, scaling, x, out, partials)
+ * 5.1 decay of W (by the source's type) and w; 5.2 Hebbian step, clips and the budget. partials: per block
+ * Σ W and Σ w before decay, after decay (the weight removed). x and out are work arrays of N. */
+static PyObject *slow_weights(PyObject *self, PyObject *args) {
+    Bufs B = {.n = 0};
+    if (!arg_count(args, 18, "slow_weights")) return NULL;
+    Py_ssize_t n = PyObject_Length(PyTuple_GET_ITEM(args, 3)), nnz = PyObject_Length(PyTuple_GET_ITEM(args, 1));
+    Py_ssize_t n_types = PyObject_Length(PyTuple_GET_ITEM(args, 5)), nb = n_blocks(n);
+    if (n < 0 || nnz < 0 || n_types < 0) return NULL;
+    const int32_t *ip = arg_buf(&B, args, 0, "indptr", 4, n + 1, 0);
+    const int32_t *ix = ip ? arg_buf(&B, args, 1, "indices", 4, nnz, 0) : NULL;
+    double *W = ix ? arg_buf(&B, args, 2, "W", 8, nnz, 1) : NULL;
+    double *w = W ? arg_buf(&B, args, 3, "w", 8, n, 1) : NULL;
+    const int8_t *t = w ? arg_buf(&B, args, 4, "node_type", 1, n, 0) : NULL;
+    const double *f = t ? arg_buf(&B, args, 5, "type_factor", 8, n_types, 0) : NULL;
+    const double *es = f ? arg_buf(&B, args, 6, "E_sum", 8, n, 0) : NULL;
+    double *x = es ? arg_buf(&B, args, 15, "x", 8, n, 1) : NULL;
+    double *out = x ? arg_buf(&B, args, 16, "out", 8, n, 1) : NULL;
+    double *p = out ? arg_buf(&B, args, 17, "partials", 8, 4 * nb, 1) : NULL;
+    Py_ssize_t wt = arg_size(args, 7);
+    double E_ref = arg_double(args, 8), eta_W = arg_double(args, 9), eta_w = arg_double(args, 10);
+    double W_max = arg_double(args, 11), budget = arg_double(args, 12);
+    int learn = PyObject_IsTrue(PyTuple_GET_ITEM(args, 13)), scaling = PyObject_IsTrue(PyTuple_GET_ITEM(args, 14));
+    if (!p || PyErr_Occurred()) {
+        bufs_release(&B);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (t[i] < 0 || t[i] >= n_types) {
+            bufs_release(&B);
+            PyErr_Format(PyExc_ValueError, "node_type[%zd] = %d is not below %zd", i, (int)t[i], n_types);
+            return NULL;
+        }
+    int nt = team(n);
+    Py_BEGIN_ALLOW_THREADS
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+#pragma omp for schedule(dynamic, 1)
+        for (Py_ssize_t blk = 0; blk < nb; blk++) {  /* Ē/E_ref per node (0 before any fast tick) */
+            Py_ssize_t lo = blk * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
+            for (Py_ssize_t i = lo; i < hi; i++) x[i] = wt ? es[i] / (double)wt / E_ref : 0.0;
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (Py_ssize_t blk = 0; blk < nb; blk++) {
+            Py_ssize_t lo = blk * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
+            double Wb = 0.0, Wa = 0.0, wb = 0.0, wa = 0.0;
+            for (Py_ssize_t i = lo; i < hi; i++) {  /* row i holds the edges into i */
+                double wi = w[i];
+                wb += wi;
+                wi *= f[t[i]];
+                wa += wi;
+                if (learn) {
+                    wi += eta_w * x[i];
+                    wi = wi < 1e-3 ? 1e-3 : wi;
+                    wi = wi > W_max ? W_max : wi;
+                }
+                w[i] = wi;
+                for (int32_t k = ip[i]; k < ip[i + 1]; k++) {
+                    int32_t j = ix[k];
+                    double Wk = W[k];
+                    Wb += Wk;
+                    Wk *= f[t[j]];
+                    Wa += Wk;
+                    if (learn) {
+                        Wk += eta_W * x[j] * x[i];
+                        Wk = Wk < 0.0 ? 0.0 : Wk;
+                        Wk = Wk > W_max ? W_max : Wk;
+                    }
+                    W[k] = Wk;
+                }
+            }
+            p[4 * blk] = Wb;
+            p[4 * blk + 1] = wb;
+            p[4 * blk + 2] = Wa;
+            p[4 * blk + 3] = wa;
+        }
+#pragma omp single
+        if (learn && scaling) {  /* each source's outgoing sum, in stored order like np.bincount */
+            memset(out, 0, n * sizeof(double));
+            for (Py_ssize_t k = 0; k < nnz; k++) out[ix[k]] += W[k];
+        }
+        if (learn && scaling) {
+#pragma omp for schedule(dynamic, 1)
+            for (Py_ssize_t blk = 0; blk < nb; blk++) {
+                Py_ssize_t lo = blk * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
+                for (int32_t k = ip[lo]; k < ip[hi]; k++) {
+                    double o = out[ix[k]];
+                    if (o > budget) W[k] *= budget / o;
+                }
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    bufs_release(&B);
+    Py_RETURN_NONE;
+}
+
+/* softmax(l/τ) of one row into e, the row maximum subtracted first (persistence.softmax). */
+static inline void softmax_row(const double *l, double *e, Py_ssize_t M, double tau) {
+    double mx = l[0] / tau;
+    for (Py_ssize_t m = 1; m < M; m++) mx = l[m] / tau > mx ? l[m] / tau : mx;
+    double s = 0.0;
+    for (Py_ssize_t m = 0; m < M; m++) {
+        e[m] = exp(l[m] / tau - mx);
+        s += e[m];
+    }
+    for (Py_ssize_t m = 0; m < M; m++) e[m] /= s;
+}
+
+#define MAX_M 1000
+#define LOG_EPS (-27.631021115928547) /* ln 1e-12, the floor of p in D_KL */
+
+/* Depths, nodes and categories make sense (after the sizes were read); else a Python error and 0. */
+static int tree_sizes(Py_ssize_t L, Py_ssize_t n, Py_ssize_t M) {
+    if (PyErr_Occurred()) return 0;
+    if (L < 1 || n < 0) {
+        PyErr_SetString(PyExc_ValueError, "level_start needs at least two entries");
+        return 0;
+    }
+    if (M < 1 || M > MAX_M) {
+        PyErr_Format(PyExc_ValueError, "categories must be in 1..%d, got %zd", MAX_M, M);
+        return 0;
+    }
+    return 1;
+}
+
+/* The depth ranges cover the N nodes; else a Python error and 0. */
+static int ends_at(const int64_t *ls, Py_ssize_t L, Py_ssize_t n) {
+    if (ls[L] == n) return 1;
+    PyErr_Format(PyExc_ValueError, "level_start ends at %lld, not at N = %zd", (long long)ls[L], n);
+    return 0;
+}
+
+/* observe(level_start, first_child, n_children, alive, w, z, q, M, tau, leaves)
+ * Reality (5.4): alive leaves q = softmax(z/τ) (when `leaves`; else they are set already), then bottom-up
+ * each alive internal node with alive children q = Σ w_c q_c / Σ w_c over its alive children. */
+static PyObject *observe(PyObject *self, PyObject *args) {
+    Bufs B = {.n = 0};
+    if (!arg_count(args, 10, "observe")) return NULL;
+    Py_ssize_t L = PyObject_Length(PyTuple_GET_ITEM(args, 0)) - 1, n = PyObject_Length(PyTuple_GET_ITEM(args, 3));
+    Py_ssize_t M = arg_size(args, 7);
+    if (!tree_sizes(L, n, M)) return NULL;
+    const int64_t *ls = arg_buf(&B, args, 0, "level_start", 8, L + 1, 0);
+    const int64_t *fc = ls ? arg_buf(&B, args, 1, "first_child", 8, n, 0) : NULL;
+    const int64_t *nc = fc ? arg_buf(&B, args, 2, "n_children", 8, n, 0) : NULL;
+    const uint8_t *a = nc ? arg_buf(&B, args, 3, "alive", 1, n, 0) : NULL;
+    const double *w = a ? arg_buf(&B, args, 4, "w", 8, n, 0) : NULL;
+    const double *z = w ? arg_buf(&B, args, 5, "z", 8, n * M, 0) : NULL;
+    double *q = z ? arg_buf(&B, args, 6, "q", 8, n * M, 1) : NULL;
+    double tau = arg_double(args, 8);
+    int leaves = PyObject_IsTrue(PyTuple_GET_ITEM(args, 9));
+    if (!q || PyErr_Occurred()) {
+        bufs_release(&B);
+        return NULL;
+    }
+    if (!ends_at(ls, L, n)) {
+        bufs_release(&B);
+        return NULL;
+    }
+    Py_ssize_t nb = n_blocks(n);
+    int nt = team(n);
+    Py_BEGIN_ALLOW_THREADS
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        if (leaves) {
+#pragma omp for schedule(dynamic, 1)
+            for (Py_ssize_t blk = 0; blk < nb; blk++) {
+                Py_ssize_t lo = blk * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
+                for (Py_ssize_t i = lo; i < hi; i++)
+                    if (nc[i] == 0 && a[i]) softmax_row(z + i * M, q + i * M, M, tau);
+            }
+        }
+        for (Py_ssize_t d = L - 2; d >= 0; d--) {
+            Py_ssize_t lo = ls[d], hi = ls[d + 1];
+#pragma omp for schedule(dynamic, 256)
+            for (Py_ssize_t i = lo; i < hi; i++) {
+                if (nc[i] == 0 || !a[i]) continue;
+                double den = 0.0, num[MAX_M];
+                for (Py_ssize_t m = 0; m < M; m++) num[m] = 0.0;
+                for (int64_t c = fc[i]; c < fc[i] + nc[i]; c++) {
+                    double lw = a[c] ? w[c] : 0.0;
+                    den += lw;
+                    for (Py_ssize_t m = 0; m < M; m++) num[m] += lw * q[c * M + m];
+                }
+                if (den > 0.0)
+                    for (Py_ssize_t m = 0; m < M; m++) q[i * M + m] = num[m] / den;
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    bufs_release(&B);
+    Py_RETURN_NONE;
+}
+
+/* persist(level_start, parent, first_child, n_children, alive, q, theta, dkl, received_sum, income, baseline, R,
+ *         pressure, M, window_ticks, first, income_ema, baseline_ema, scale_baseline, surplus, coupling, beta,
+ *         eta, kappa)
+ * The persistence law after the observation (5.4), for the alive nodes: income EMA, baseline (peers at the
+ * same depth, or self), D_KL(q‖softmax θ), then top-down R and pressure from the parent's new values and the
+ * children's previous R, and the learning step of θ; one pass per depth, no temporaries. */
+static PyObject *persist(PyObject *self, PyObject *args) {
+    Bufs B = {.n = 0};
+    if (!arg_count(args, 24, "persist")) return NULL;
+    Py_ssize_t L = PyObject_Length(PyTuple_GET_ITEM(args, 0)) - 1, n = PyObject_Length(PyTuple_GET_ITEM(args, 4));
+    Py_ssize_t M = arg_size(args, 13), wt = arg_size(args, 14);
+    if (!tree_sizes(L, n, M)) return NULL;
+    const int64_t *ls = arg_buf(&B, args, 0, "level_start", 8, L + 1, 0);
+    const int64_t *par = ls ? arg_buf(&B, args, 1, "parent", 8, n, 0) : NULL;
+    const int64_t *fc = par ? arg_buf(&B, args, 2, "first_child", 8, n, 0) : NULL;
+    const int64_t *nc = fc ? arg_buf(&B, args, 3, "n_children", 8, n, 0) : NULL;
+    const uint8_t *a = nc ? arg_buf(&B, args, 4, "alive", 1, n, 0) : NULL;
+    const double *q = a ? arg_buf(&B, args, 5, "q", 8, n * M, 0) : NULL;
+    double *th = q ? arg_buf(&B, args, 6, "theta", 8, n * M, 1) : NULL;
+    double *dkl = th ? arg_buf(&B, args, 7, "dkl", 8, n, 1) : NULL;
+    const double *rec = dkl ? arg_buf(&B, args, 8, "received_sum", 8, n, 0) : NULL;
+    double *inc = rec ? arg_buf(&B, args, 9, "income", 8, n, 1) : NULL;
+    double *base = inc ? arg_buf(&B, args, 10, "baseline", 8, n, 1) : NULL;
+    double *R = base ? arg_buf(&B, args, 11, "R", 8, n, 1) : NULL;
+    double *pr = R ? arg_buf(&B, args, 12, "pressure", 8, n, 1) : NULL;
+    int first = PyObject_IsTrue(PyTuple_GET_ITEM(args, 15));
+    double a_inc = arg_double(args, 16), b_base = arg_double(args, 17);
+    int by_scale = PyObject_IsTrue(PyTuple_GET_ITEM(args, 18));
+    double surplus = 1.0 + arg_double(args, 19), half_nu = 0.5 * arg_double(args, 20), beta = arg_double(args, 21);
+    double eta = arg_double(args, 22), kappa = arg_double(args, 23);
+    if (!pr || PyErr_Occurred()) {
+        bufs_release(&B);
+        return NULL;
+    }
+    if (!ends_at(ls, L, n)) {
+        bufs_release(&B);
+        return NULL;
+    }
+    double *peer = PyMem_Calloc(L, sizeof(double));
+    if (!peer) {
+        bufs_release(&B);
+        return PyErr_NoMemory();
+    }
+    int nt = team(n);
+    double per_tick = (double)(wt > 1 ? wt : 1);
+    Py_BEGIN_ALLOW_THREADS
+    /* income EMA and each depth's mean income over alive nodes, in node order (np.bincount's order) */
+    for (Py_ssize_t d = 0; d < L; d++) {
+        double total = 0.0, count = 0.0;
+        for (Py_ssize_t i = ls[d]; i < ls[d + 1]; i++) {
+            if (!a[i]) continue;
+            double r = rec[i] / per_tick;
+            inc[i] = first ? r : (1.0 - a_inc) * inc[i] + a_inc * r;
+            total += inc[i];
+            count += 1.0;
+        }
+        peer[d] = count > 0.0 ? total / count : 0.0;
+    }
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    for (Py_ssize_t d = 0; d < L; d++) {
+#pragma omp for schedule(dynamic, 1024)
+        for (Py_ssize_t i = ls[d]; i < ls[d + 1]; i++) {
+            double p[MAX_M];
+            const double *qi = q + i * M;
+            double *ti = th + i * M;
+            int live = a[i];
+            if (live) {
+                double meas = by_scale ? peer[d] : inc[i];
+                base[i] = first ? meas : (1.0 - b_base) * base[i] + b_base * meas;
+            }
+            double energy_in = surplus * (base[i] > 0.0 ? inc[i] / base[i] : 1.0);
+            /* p = softmax θ; ln p_m = θ_m − max − ln Σ (one log, not M), ε-floored like the reference */
+            double mx = ti[0], sum = 0.0;
+            for (Py_ssize_t m = 1; m < M; m++) mx = ti[m] > mx ? ti[m] : mx;
+            for (Py_ssize_t m = 0; m < M; m++) sum += p[m] = exp(ti[m] - mx);
+            double log_sum = log(sum);
+            for (Py_ssize_t m = 0; m < M; m++) p[m] /= sum;
+            if (live) {
+                double kl = 0.0;
+                for (Py_ssize_t m = 0; m < M; m++)
+                    if (qi[m] > 0.0) kl += qi[m] * (log(qi[m]) - (p[m] > 1e-12 ? ti[m] - mx - log_sum : LOG_EPS));
+                dkl[i] = kl > 0.0 ? kl : 0.0;
+            }
+            double r_sum = 0.0, r_cnt = 0.0;
+            for (int64_t c = fc[i]; c < fc[i] + nc[i]; c++)
+                if (a[c]) {
+                    r_sum += R[c];
+                    r_cnt += 1.0;
+                }
+            double r_children = r_cnt > 0.0 ? r_sum / r_cnt : 1.0, r_parent = 1.0, p_parent = 0.0;
+            if (d > 0 && a[par[i]]) {
+                r_parent = R[par[i]];
+                p_parent = pr[par[i]];
+            }
+            if (!live) continue;
+            double x = r_parent * r_children;  /* x^(ν/2); ν = 0.5 (the default) by two square roots */
+            double r_new = energy_in * (half_nu == 0.25 ? sqrt(sqrt(x)) : pow(x, half_nu)) / (1.0 + dkl[i]);
+            R[i] = r_new;
+            pr[i] = (1.0 - r_new > 0.0 ? 1.0 - r_new : 0.0) + beta * p_parent;
+            double rate = eta * (1.0 + kappa * pr[i]);
+            for (Py_ssize_t m = 0; m < M; m++) ti[m] -= rate * (p[m] - qi[m]);
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyMem_Free(peer);
+    bufs_release(&B);
+    Py_RETURN_NONE;
+}
+
+/* level_sums(level_start, alive, out, x_0, x_1, ...)
+ * out[d, 0] = alive nodes at depth d, out[d, 1 + k] = Σ x_k over them, summed in node order (the order of
+ * np.bincount, so the same bits as the numpy per-scale means). One pass per array, no temporaries. */
+static PyObject *level_sums(PyObject *self, PyObject *args) {
+    Bufs B = {.n = 0};
+    Py_ssize_t K = PyTuple_GET_SIZE(args) - 3;
+    if (K < 0 || K > MAX_ARGS - 3) {
+        PyErr_Format(PyExc_TypeError, "level_sums takes 3 to %d arguments", MAX_ARGS);
+        return NULL;
+    }
+    Py_ssize_t L = PyObject_Length(PyTuple_GET_ITEM(args, 0)) - 1, n = PyObject_Length(PyTuple_GET_ITEM(args, 1));
+    if (L < 1 || n < 0) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "level_start needs at least two entries");
+        return NULL;
+    }
+    const int64_t *ls = arg_buf(&B, args, 0, "level_start", 8, L + 1, 0);
+    const uint8_t *a = ls ? arg_buf(&B, args, 1, "alive", 1, n, 0) : NULL;
+    double *out = a ? arg_buf(&B, args, 2, "out", 8, L * (K + 1), 1) : NULL;
+    const double *x[MAX_ARGS];
+    for (Py_ssize_t k = 0; k < K && out; k++)
+        if (!(x[k] = arg_buf(&B, args, 3 + k, "values", 8, n, 0))) out = NULL;
+    if (!out) {
+        bufs_release(&B);
+        return NULL;
+    }
+    if (!ends_at(ls, L, n)) {
+        bufs_release(&B);
+        return NULL;
+    }
+    int nt = team(n * K / 4);
+    Py_BEGIN_ALLOW_THREADS
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1) collapse(2)
+    for (Py_ssize_t k = -1; k < K; k++)
+        for (Py_ssize_t d = 0; d < L; d++) {
+            double s = 0.0;
+            for (Py_ssize_t i = ls[d]; i < ls[d + 1]; i++)
+                if (a[i]) s += k < 0 ? 1.0 : x[k][i];
+            out[d * (K + 1) + k + 1] = s;
+        }
+    Py_END_ALLOW_THREADS
+    bufs_release(&B);
+    Py_RETURN_NONE;
+}
+
 static PyObject *set_threads(PyObject *self, PyObject *args) {
     int n;
     if (!PyArg_ParseTuple(args, "i", &n)) return NULL;
@@ -227,6 +637,19 @@ static PyObject *set_threads(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+static PyObject *set_min_rows(PyObject *self, PyObject *args) {
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "n", &n)) return NULL;
+    if (n < 1) {
+        PyErr_Format(PyExc_ValueError, "rows per thread must be at least 1, got %zd", n);
+        return NULL;
+    }
+    min_rows = n;
+    Py_RETURN_NONE;
+}
+
+static PyObject *get_min_rows(PyObject *self, PyObject *noargs) { return PyLong_FromSsize_t(min_rows); }
+
 static PyObject *get_threads(PyObject *self, PyObject *noargs) {
 #ifdef _OPENMP
     return PyLong_FromLong(omp_get_max_threads());
@@ -239,8 +662,14 @@ static PyMethodDef methods[] = {
     {"prepare", prepare, METH_VARARGS, "Injection and packing of senders and power vector (SPEC 4.1)."},
     {"spread_decay_power", spread_decay_power, METH_VARARGS, "Spreading, decay and the first power step."},
     {"power_step", power_step, METH_VARARGS, "One further power step."},
+    {"slow_weights", slow_weights, METH_VARARGS, "Weight decay, Hebbian step, clips and budget (SPEC 5.1, 5.2)."},
+    {"observe", observe, METH_VARARGS, "The observed reality q of every node (SPEC 5.4)."},
+    {"persist", persist, METH_VARARGS, "Income, baseline, D_KL, R, pressure and the step of theta (SPEC 5.4)."},
+    {"level_sums", level_sums, METH_VARARGS, "Alive count and sums per depth."},
     {"set_threads", set_threads, METH_VARARGS, "Number of threads of the parallel passes."},
     {"get_threads", get_threads, METH_NOARGS, "Number of threads of the parallel passes."},
+    {"set_min_rows", set_min_rows, METH_VARARGS, "Rows per thread below which a pass runs serially."},
+    {"get_min_rows", get_min_rows, METH_NOARGS, "Rows per thread below which a pass runs serially."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,10 +1,12 @@
-"""The core of the fast tick — injection, spreading, decay, window sums and the power iteration
-(SPEC 4.1, 4.2, 4.4, 4.6) — in two interchangeable engines:
+"""The heavy passes of both clocks in two interchangeable engines: the fast tick's injection,
+spreading, decay, window sums and power iteration (SPEC 4.1, 4.2, 4.4, 4.6), and the slow tick's
+weight decay, Hebbian learning with its budget (5.1, 5.2) and persistence law (5.4):
 
 - ``"numpy"``: the mechanism modules called one after the other; the readable reference;
-- ``"compiled"`` (default): the same arithmetic fused into three parallel passes (``kernels``).
+- ``"compiled"`` (default): the same arithmetic fused into a few passes without temporaries
+  (``kernels``), on as many threads as the work pays for.
 
-Both return the tick's totals, so the recorder never needs another pass over the arrays.
+The fast tick returns its totals, so the recorder never needs another pass over the arrays.
 Choose with ``CoherenceModel(engine=...)`` or the environment variable ``COHLAB_ENGINE``.
 """
 
@@ -14,13 +16,15 @@ import math
 import os
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from . import kernels
-from .mechanisms import criticality, decay, spreading
-from .params import NODE_TYPES, ParameterError, Params
+from .graph import Graph
+from .mechanisms import criticality, decay, persistence, spreading, weights
+from .params import M_W, NODE_TYPES, ParameterError, Params
 from .state import State
 
 ENGINES = ("compiled", "numpy")
@@ -100,9 +104,24 @@ class NumpyTick:
             rho=rho,
         )
 
-    def power_iterate(self, st: State, Wt: sp.csr_matrix, alpha: float, ret: np.ndarray, iterations: int) -> float:
-        """Re-converge ρ (build, slow tick): ``criticality.power_iterate``."""
-        return criticality.power_iterate(st, Wt, alpha, ret, iterations)
+    def power_iterate(
+        self, st: State, Wt: sp.csr_matrix, alpha: float, ret: np.ndarray, iterations: int, tol: float = 0.0
+    ) -> float:
+        """Re-converge ρ (build, slow tick): ``criticality.power_iterate``, stopping early at ``tol``."""
+        return criticality.power_iterate(st, Wt, alpha, ret, iterations, tol=tol)
+
+    def weights(self, graph: Graph, st: State, p: Params, Wt: sp.csr_matrix, dt: float, hebbian: bool) -> float:
+        """5.1 weight decay over ``dt`` then, if ``hebbian``, 5.2 (``mechanisms.weights``); the weight removed."""
+        removed = weights.weight_decay(graph, st, p, dt)
+        if hebbian:
+            weights.hebbian(graph, st, p, weights.window_mean(st))
+        return removed
+
+    def persistence(
+        self, graph: Graph, st: State, p: Params, rng: np.random.Generator, slow_tick_index: int
+    ) -> dict[str, Any]:
+        """5.4: ``persistence.persistence_slow_tick``."""
+        return persistence.persistence_slow_tick(graph, st, p, rng, slow_tick_index)
 
 
 class CompiledTick:
@@ -121,6 +140,8 @@ class CompiledTick:
         self.prep = np.zeros((nb, kernels.PREP_COLS))
         self.partials = np.zeros((nb, kernels.TYPE0 + len(NODE_TYPES)))
         self.squares = np.zeros(nb)
+        self.weight_sums = np.zeros((nb, 4))  # Σ W, Σ w before and after weight decay, per block
+        self.m_W = np.array([M_W[t] for t in NODE_TYPES])  # the weight-decay multiplier of each type
 
     def __call__(self, st: State, Wt: sp.csr_matrix, p: Params, ret: np.ndarray) -> TickTotals:
         alive = st.alive.view(np.uint8)
@@ -152,27 +173,74 @@ class CompiledTick:
             rho=rho,
         )
 
-    def power_iterate(self, st: State, Wt: sp.csr_matrix, alpha: float, ret: np.ndarray, iterations: int) -> float:
+    def power_iterate(
+        self, st: State, Wt: sp.csr_matrix, alpha: float, ret: np.ndarray, iterations: int, tol: float = 0.0
+    ) -> float:
         """Re-converge ρ (build, slow tick): ``criticality.power_iterate`` with the compiled power step."""
         if iterations < 1:
             return 0.0
         v = self.av[0]
         v[:] = criticality.start_vector(st)
-        return self._iterate(st, Wt, alpha, np.ascontiguousarray(ret, dtype=np.float64), v, 1.0, iterations)
+        return self._iterate(st, Wt, alpha, np.ascontiguousarray(ret, dtype=np.float64), v, 1.0, iterations, tol)
+
+    def weights(self, graph: Graph, st: State, p: Params, Wt: sp.csr_matrix, dt: float, hebbian: bool) -> float:
+        """5.1 and, if ``hebbian``, 5.2 in one parallel pass over the edges (plus one for the budget)."""
+        lp = p.learning
+        factor = np.exp(-p.decay.delta_W * self.m_W * dt)  # per type, as weights.weight_decay per node
+        x, out = self.av  # scratch: the power vector is rebuilt after the slow tick
+        kernels.slow_weights(
+            Wt.indptr, Wt.indices, st.W, st.w, st.node_type, factor, st.E_sum, st.window_ticks,
+            lp.E_ref, lp.eta_W, lp.eta_w, lp.W_max, lp.budget, hebbian, lp.scaling, x, out, self.weight_sums,
+        )  # fmt: skip
+        before_W, before_w, after_W, after_w = self.weight_sums.sum(axis=0)
+        return float((before_W + before_w) - (after_W + after_w))
+
+    def persistence(
+        self, graph: Graph, st: State, p: Params, rng: np.random.Generator, slow_tick_index: int
+    ) -> dict[str, Any]:
+        """5.4 in two compiled passes (reality bottom-up; income to θ top-down), then survival and statistics."""
+        ep, pp = p.environment, p.persistence
+        alive = st.alive.view(np.uint8)
+        sampled = ep.samples > 0
+        if sampled:  # the draws use numpy's random stream, as in the reference
+            persistence.observe_leaves(graph, st, p, rng)
+        g = graph
+        kernels.observe(g.level_start, g.first_child, g.n_children, alive, st.w, st.z, st.q, st.q.shape[1], ep.tau,
+                        not sampled)  # fmt: skip
+        first = persistence.first_measurement(st, st.alive, slow_tick_index)
+        kernels.persist(
+            g.level_start, g.parent, g.first_child, g.n_children, alive, st.q, st.theta, st.dkl, st.received_sum,
+            st.income, st.baseline, st.R, st.pressure, st.q.shape[1], st.window_ticks, first,
+            pp.income_ema, pp.baseline_ema, pp.baseline == "scale", pp.surplus, pp.coupling, pp.beta, pp.eta, pp.kappa,
+        )  # fmt: skip
+        died = persistence.survival(st, p, st.alive, slow_tick_index)
+        return persistence.statistics(graph, st, died)
 
     def _iterate(
-        self, st: State, Wt: sp.csr_matrix, alpha: float, ret: np.ndarray, av: np.ndarray, norm: float, steps: int
+        self,
+        st: State,
+        Wt: sp.csr_matrix,
+        alpha: float,
+        ret: np.ndarray,
+        av: np.ndarray,
+        norm: float,
+        steps: int,
+        tol: float = 0.0,
     ) -> float:
-        """``steps`` power steps from ``av`` (of norm ``norm``); store v = av/‖av‖ and return ρ̂ = ‖av‖."""
+        """``steps`` power steps from ``av`` (of norm ``norm``), fewer once converged at ``tol``;
+        store v = av/‖av‖ and return ρ̂ = ‖av‖."""
         alive = st.alive.view(np.uint8)
         out = self.av[1] if av is self.av[0] else self.av[0]
         rho = norm
-        for _ in range(steps):
+        for it in range(steps):
             if rho == 0.0:
                 break
+            previous = rho
             kernels.power_step(Wt.indptr, Wt.indices, Wt.data, av, 1.0 / rho, alive, ret, alpha, out, self.squares)
             av, out = out, av
             rho = math.sqrt(self.squares.sum())
+            if it > 0 and criticality.converged(rho, previous, steps - it - 1, tol):
+                break
         if rho > 0:
             np.divide(av, rho, out=self.v)
         else:

@@ -18,6 +18,15 @@ engine's up to rounding (same operations, a different order of summation; tests 
 
 from __future__ import annotations
 
+import os
+
+# GNU OpenMP threads spin (busy-wait) between parallel regions by default: on a machine where
+# another process keeps a core busy they steal its time and the region waits for them. Sleeping
+# waits cost a few microseconds per region, nothing next to a pass that is worth threads at all.
+# libgomp reads this once, when it loads with the core below, so it is set first (a user's own
+# setting wins).
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
 try:
     from . import _fastcore
 except ImportError:  # not built (a source tree without `pip install -e .`)
@@ -45,6 +54,17 @@ def threads() -> int:
     return _fastcore.get_threads() if _fastcore is not None else 1
 
 
+def set_min_rows(rows: int) -> None:
+    """Rows per thread below which a pass runs serially (default measured for 2 cores: see README)."""
+    if _fastcore is not None:
+        _fastcore.set_min_rows(int(rows))
+
+
+def min_rows() -> int:
+    """Rows per thread below which a pass runs serially."""
+    return _fastcore.get_min_rows() if _fastcore is not None else 0
+
+
 def n_blocks(n: int) -> int:
     return (n + BLOCK - 1) // BLOCK
 
@@ -54,3 +74,7 @@ if _fastcore is not None:
     prepare = _fastcore.prepare
     spread_decay_power = _fastcore.spread_decay_power
     power_step = _fastcore.power_step
+    slow_weights = _fastcore.slow_weights
+    observe = _fastcore.observe
+    persist = _fastcore.persist
+    level_sums = _fastcore.level_sums

@@ -243,13 +243,10 @@ class CoherenceModel(mesa.Model):
         """SPEC 5.1–5.5, in order, with Δt = dt_slow."""
         p, st, g = self.params, self.state, self.graph
         self.slow_ticks += 1
-        self._removed_W = weights.weight_decay(g, st, p, p.clock.dt_slow)
-        E_bar = weights.window_mean(st)
-        if p.learning.enabled:
-            if p.learning.rule == "adam":  # SPEC 6: Hebbian signal through Adam, with the defenses
-                plasticity_learn(self, E_bar)
-            else:
-                weights.hebbian(g, st, p, E_bar)
+        adam = p.learning.enabled and p.learning.rule == "adam"
+        self._removed_W = self._core.weights(g, st, p, self.Wt, p.clock.dt_slow, p.learning.enabled and not adam)
+        if adam:  # SPEC 6: Hebbian signal through Adam, with the defenses
+            plasticity_learn(self, weights.window_mean(st))
         slow: dict[str, Any] = {}
         slow.update(self._slow_hook_coherence())
         slow.update(self._slow_hook_persistence())
@@ -268,7 +265,8 @@ class CoherenceModel(mesa.Model):
         """Re-converge the power iteration after the weights jump (build, slow tick)."""
         st = self.state
         ret = decay.retention(st, self.params, None) if st.window_ticks == 0 and self.tick == 0 else st.ret
-        st.rho = self._core.power_iterate(st, self.Wt, self.params.spread.alpha, ret, iterations)
+        alpha, tol = self.params.spread.alpha, criticality.RECONVERGE_TOL
+        st.rho = self._core.power_iterate(st, self.Wt, alpha, ret, iterations, tol)
 
     def _fast_hook_phase(self) -> None:
         """SPEC 4.3: phase dynamics, when on."""
@@ -298,7 +296,7 @@ class CoherenceModel(mesa.Model):
         p, st = self.params, self.state
         if not p.persistence.enabled:
             return {}
-        res = persistence.persistence_slow_tick(self.graph, st, p, self.rng_dyn, self.slow_ticks)
+        res = self._core.persistence(self.graph, st, p, self.rng_dyn, self.slow_ticks)
         died = res.pop("died")
         res = {k: v for k, v in res.items() if not k.endswith("_by_scale")}
         self.events.emit(

@@ -13,6 +13,7 @@ import numpy as np
 
 from .fast_tick import TickTotals
 from .graph import Graph
+from .mechanisms.levels import scale_means
 from .params import NODE_TYPES
 from .state import State
 
@@ -153,25 +154,11 @@ class Recorder:
 
     def scale_rows(self, tick: int, time: float, st: State) -> None:
         g = self.graph
-        n_s = g.n_scales
-        alive = st.alive.astype(float)
-        n_alive = np.bincount(g.scale, weights=alive, minlength=n_s)
-        n_all = np.bincount(g.scale, minlength=n_s)
-
-        def mean(x: np.ndarray) -> np.ndarray:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                return np.bincount(g.scale, weights=x * alive, minlength=n_s) / n_alive
-
-        cols = {
-            "E_mean": mean(st.E),
-            "C": mean(st.C),
-            "gamma": mean(st.gamma),
-            "lam": mean(st.lam),
-            "R": mean(st.R),
-            "dkl": mean(st.dkl),
-            "pressure": mean(st.pressure),
-        }
-        for s in range(n_s):
+        n_all = np.bincount(g.scale, minlength=g.n_scales)
+        names = ("E_mean", "C", "gamma", "lam", "R", "dkl", "pressure")
+        n_alive, means = scale_means(g, st.alive, st.E, st.C, st.gamma, st.lam, st.R, st.dkl, st.pressure)
+        cols = dict(zip(names, means, strict=True))
+        for s in range(g.n_scales):
             row = {"tick": tick, "time": time, "scale": s, "n": int(n_all[s]), "alive": int(n_alive[s])}
             row.update({k: float(v[s]) for k, v in cols.items()})
             self.scales.append(row)

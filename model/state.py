@@ -70,13 +70,20 @@ class State:
         return State(**kw)
 
     def check_finite(self) -> str | None:
-        """Name of the first array holding NaN or inf, or None."""
+        """Name of the first array holding NaN or inf, or None.
+
+        A finite sum proves every item finite (NaN and ±inf propagate into a sum), so most arrays
+        cost one pass without a temporary; only a non-finite sum (or an overflow) is checked item by item.
+        """
         for f in fields(self):
             v = getattr(self, f.name)
-            if isinstance(v, np.ndarray) and v.dtype.kind == "f" and not np.isfinite(v).all():
-                if f.name == "last_success":
-                    continue
-                return f.name
+            if f.name == "last_success":  # −inf means "never"
+                continue
+            if isinstance(v, np.ndarray) and v.dtype.kind == "f":
+                with np.errstate(over="ignore", invalid="ignore"):
+                    total = v.sum()
+                if not np.isfinite(total) and not np.isfinite(v).all():
+                    return f.name
             if isinstance(v, float) and not np.isfinite(v):
                 return f.name
         return None

@@ -14,7 +14,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.sparse.linalg import eigs
 
-from analysis.export import timeseries_frame
+from analysis.export import scales_frame, timeseries_frame
 from model import CoherenceModel, kernels
 from model.params import ParameterError
 
@@ -27,15 +27,35 @@ CASES: dict[str, tuple[str | None, dict[str, Any], int]] = {
     "dormant nodes": ("persistence", {"persistence.survival": True}, 1000),
     "phase dynamics on": (None, {"graph.n_nodes": 400, "phase.enabled": True, "load.rate": 4.0}, 100),
     "no spreading": ("forgetting_curves", {"spread.alpha": 0.0}, 100),
-}
+    # the slow tick's compiled passes: learning with a binding budget, coherence, persistence
+    "learning, budget binding, coherence and persistence": (
+        None,
+        {"graph.n_nodes": 3000, "load.rate": 60.0, "learning.eta_W": 0.5, "learning.budget": 0.6,
+         "coherence.enabled": True, "coherence.input": "activation", "persistence.enabled": True},
+        200,
+    ),
+    "persistence with sampling noise, self baseline": (
+        "persistence",
+        {"environment.samples": 20, "persistence.baseline": "self", "persistence.coupling": 0.8},
+        300,
+    ),
+    "learning off, survival with a short grace": (
+        "persistence",
+        {"learning.enabled": False, "persistence.survival": True, "persistence.grace": 3, "persistence.patience": 2},
+        200,
+    ),
+}  # fmt: skip
 STATE = ("E", "E_sum", "received_sum", "power_v", "W", "w", "alive", "inject")
+SLOW_STATE = ("q", "theta", "dkl", "income", "baseline", "R", "pressure", "below_count", "C", "gamma", "lam")
 
 
 @pytest.fixture
 def restore_threads() -> Iterator[None]:
-    before = kernels.threads()
+    before, rows = kernels.threads(), kernels.min_rows()
+    kernels.set_min_rows(1000)  # threads from 1,000 rows each: a 20,000-node graph really runs in parallel
     yield
     kernels.set_threads(before)
+    kernels.set_min_rows(rows)
 
 
 def _pair(scenario: str | None, params: dict[str, Any], ticks: int, seed: int = 5) -> list[CoherenceModel]:
@@ -54,11 +74,14 @@ def test_the_compiled_engine_is_built_and_default() -> None:
 def test_compiled_engine_agrees_with_the_numpy_reference(case: str) -> None:
     scenario, params, ticks = CASES[case]
     ref, fast = _pair(scenario, params, ticks)
-    if case == "dormant nodes":
+    if case == "dormant nodes" or "survival" in case:
         assert not ref.state.alive.all(), "the case must reach dormant nodes to test them"
     if case.startswith("controller off"):
         assert (ref.params.decay.E_max <= ref.state.E).mean() > 0.5, "the case must saturate to test the clamp"
-    for name in STATE:
+    if case.startswith("learning, budget"):
+        out = np.bincount(ref.graph.edge_src, weights=ref.state.W, minlength=ref.graph.n)
+        assert (out > ref.params.learning.budget * (1 - 1e-12)).any(), "the case must reach the budget to test it"
+    for name in STATE + SLOW_STATE:
         a, b = getattr(ref.state, name), getattr(fast.state, name)
         np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12, err_msg=f"state.{name}")
     assert fast.state.rho == pytest.approx(ref.state.rho, rel=1e-9)
@@ -69,6 +92,8 @@ def test_compiled_engine_agrees_with_the_numpy_reference(case: str) -> None:
         assert list(ts_ref[col]) == list(ts_fast[col]), col
     numeric = ts_ref.select_dtypes("number").columns
     np.testing.assert_allclose(ts_fast[numeric], ts_ref[numeric], rtol=1e-9, atol=1e-12)
+    sc_ref, sc_fast = scales_frame(ref), scales_frame(fast)
+    np.testing.assert_allclose(sc_fast.to_numpy(float), sc_ref.to_numpy(float), rtol=1e-9, atol=1e-12)
 
 
 def _perron_root(m: CoherenceModel) -> float:
@@ -93,13 +118,41 @@ def test_compiled_power_iteration_finds_the_spectral_radius(dormant: bool) -> No
     assert m.state.rho == pytest.approx(_perron_root(m), rel=0.01)
 
 
+@pytest.mark.parametrize("engine", ["numpy", "compiled"])
+@pytest.mark.parametrize("scenario", ["criticality", "persistence", None])
+def test_early_stopped_reconvergence_stays_within_1e_4_of_50_steps(engine: str, scenario: str | None) -> None:
+    """SPEC 4.6: the re-convergence may stop early as long as ρ̂ stays within 1e-4 of 50 full steps."""
+    params = {} if scenario else {"graph.n_nodes": 5000, "load.rate": 50.0, "persistence.enabled": True}
+    m = CoherenceModel(scenario, params=params, seed=3, engine=engine)
+    core, checked = m._core, []
+    early_stop = core.power_iterate
+
+    def both(st, Wt, alpha, ret, iterations, tol=0.0):
+        start = st.power_v.copy()
+        rho = early_stop(st, Wt, alpha, ret, iterations, tol)
+        kept, st.power_v = st.power_v, start
+        full = early_stop(st, Wt, alpha, ret, 50, 0.0)
+        st.power_v = kept
+        checked.append((rho, full))
+        return rho
+
+    core.power_iterate = both
+    m.run(200)
+    assert len(checked) == 20  # after every slow tick
+    for rho, full in checked:
+        assert abs(rho - full) <= 1e-4
+    assert any(rho != full for rho, full in checked), "it never stopped early: the test would not see a bad rule"
+
+
 def test_results_do_not_depend_on_the_number_of_threads(restore_threads: None) -> None:
     runs = []
     for threads in (1, 2, 3):
         kernels.set_threads(threads)
-        m = CoherenceModel("criticality", params={"graph.n_nodes": 20_000, "load.rate": 200.0}, seed=9)
+        params = {"graph.n_nodes": 20_000, "load.rate": 200.0, "persistence.enabled": True, "coherence.enabled": True}
+        m = CoherenceModel("criticality", params=params, seed=9)
         m.run(60)
-        runs.append((timeseries_frame(m).to_csv(), {k: getattr(m.state, k).tobytes() for k in STATE}))
+        state = {k: getattr(m.state, k).tobytes() for k in STATE + SLOW_STATE}
+        runs.append((timeseries_frame(m).to_csv(), scales_frame(m).to_csv(), state))
     assert runs[0] == runs[1] == runs[2]
 
 
@@ -139,3 +192,53 @@ def test_params_json_records_the_engine(cli, tmp_path, monkeypatch: pytest.Monke
     res = cli.invoke(main, ["run", "forgetting_curves", "--out", str(tmp_path / "r"), "--ticks", "5", "--quiet"])
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "r" / "params.json").read_text())["engine"] == "numpy"
+
+
+def test_compiled_scale_means_give_the_bits_of_the_bincount_formula() -> None:
+    from model.mechanisms.levels import scale_means
+
+    m = CoherenceModel(params={"graph.n_nodes": 5000}, seed=4)
+    g, rng = m.graph, np.random.default_rng(4)
+    mask = rng.random(g.n) < 0.7
+    mask[g.level(2)] = False  # a scale without selected nodes: NaN
+    values = [rng.standard_normal(g.n), rng.random(g.n) * 1e6]
+    counts, means = scale_means(g, mask, *values)
+    want_counts = np.bincount(g.scale, weights=mask.astype(float), minlength=g.n_scales)
+    np.testing.assert_array_equal(counts, want_counts)
+    for v, got in zip(values, means, strict=True):
+        totals = np.bincount(g.scale, weights=np.where(mask, v, 0.0), minlength=g.n_scales)
+        want = np.divide(totals, want_counts, out=np.full(g.n_scales, np.nan), where=want_counts > 0)
+        np.testing.assert_array_equal(got, want)
+    assert np.isnan(means[0][g.max_depth - 2])
+
+
+def test_the_compiled_slow_passes_check_their_arrays() -> None:
+    m = CoherenceModel(params={"persistence.enabled": True}, seed=0, engine="compiled")
+    g, st = m.graph, m.state
+    alive = st.alive.view(np.uint8)
+    with pytest.raises(ValueError, match="q: expected"):
+        kernels.observe(g.level_start, g.first_child, g.n_children, alive, st.w, st.z, st.q[:-1], 4, 1.0, True)
+    with pytest.raises(ValueError, match=r"categories must be in 1\.\.1000"):
+        kernels.observe(g.level_start, g.first_child, g.n_children, alive, st.w, st.z, st.q, 0, 1.0, True)
+    with pytest.raises(TypeError, match="slow_weights takes 18 arguments"):
+        kernels.slow_weights(m.Wt.indptr)
+    with pytest.raises(ValueError, match="values: expected"):
+        kernels.level_sums(g.level_start, alive, np.zeros((g.n_scales, 2)), np.zeros(3))
+    with pytest.raises(ValueError, match="rows per thread must be at least 1"):
+        kernels.set_min_rows(0)
+
+
+def test_the_finiteness_check_names_the_bad_array_and_ignores_an_overflowing_sum() -> None:
+    from model.model import SimulationError
+
+    m = CoherenceModel(params={"persistence.enabled": True}, seed=1)
+    st = m.state
+    st.income[:] = 1e308  # finite, but its sum overflows: checked item by item, and fine
+    assert st.check_finite() is None
+    st.income[:] = 0.0
+    st.theta[3, 1] = np.inf
+    assert st.check_finite() == "theta"
+    st.theta[3, 1] = 0.0
+    st.gamma[7] = np.nan
+    with pytest.raises(SimulationError, match="tick 10: state array 'gamma' became NaN/inf in the slow tick"):
+        m.run(10)

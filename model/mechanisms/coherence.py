@@ -38,7 +38,7 @@ import numpy as np
 from ..graph import Graph
 from ..params import Params
 from ..state import State
-from .levels import scale_mean, sum_over_children
+from .levels import scale_means, sum_over_children
 from .phase import local_order
 
 INPUT_MIN, INPUT_MAX = 0.1, 0.99
@@ -88,13 +88,13 @@ def coherence_slow_tick(graph: Graph, st: State, params: Params, rng: np.random.
     learns = child_weight > 0  # alive internal nodes with alive children (dormant nodes have 0)
     step = cp.eta * st.lam * (1.0 - st.C**2) * st.g
     st.gamma[:] = np.where(learns, np.clip(st.gamma - step, GAMMA_MIN, GAMMA_MAX), st.gamma)
-    alive = st.alive
+    _, (C_by_scale, gamma_by_scale, lam_by_scale) = scale_means(graph, st.alive, st.C, st.gamma, st.lam)
     return {
         "err": err,
         "C_root": float(st.C[0]) if root_alive else math.nan,
-        "C_by_scale": scale_mean(graph, st.C, alive),
-        "gamma_by_scale": scale_mean(graph, st.gamma, alive),
-        "lam_by_scale": scale_mean(graph, st.lam, alive),
+        "C_by_scale": C_by_scale,
+        "gamma_by_scale": gamma_by_scale,
+        "lam_by_scale": lam_by_scale,
     }
 
 

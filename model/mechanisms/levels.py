@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
 from ..graph import Graph
 
 
@@ -37,11 +38,28 @@ def sum_over_children(graph: Graph, depth: int, child_values: np.ndarray) -> np.
 
 def scale_mean(graph: Graph, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Mean of ``values`` over the nodes selected by ``mask``, per scale (NaN for a scale with none)."""
-    counts = np.bincount(graph.scale, weights=mask.astype(float), minlength=graph.n_scales)
-    totals = np.bincount(graph.scale, weights=np.where(mask, values, 0.0), minlength=graph.n_scales)
-    return np.divide(totals, counts, out=np.full(graph.n_scales, np.nan), where=counts > 0)
+    return scale_means(graph, mask, values)[1][0]
 
 
-def scale_count(graph: Graph, mask: np.ndarray) -> np.ndarray:
-    """Number of nodes selected by ``mask`` per scale (integers)."""
-    return np.bincount(graph.scale[mask], minlength=graph.n_scales)
+def scale_means(graph: Graph, mask: np.ndarray, *values: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Nodes selected by ``mask`` per scale, and the mean of each of ``values`` over them per scale.
+
+    The sums run in node order within each scale, as ``np.bincount`` does, so the compiled path
+    (one pass per array, no temporaries; used when the core is built) gives the same bits as the
+    numpy one.
+
+    Returns:
+        (counts, means): float counts indexed by scale, and one array of means per input (NaN for
+        a scale without selected nodes).
+    """
+    compiled = kernels.available() and mask.dtype == np.bool_ and mask.flags.c_contiguous
+    if compiled and all(v.dtype == np.float64 and v.flags.c_contiguous for v in values):
+        sums = np.empty((graph.n_scales, len(values) + 1))
+        kernels.level_sums(graph.level_start, mask.view(np.uint8), sums, *values)
+        sums = sums[::-1]  # depth d is scale D − d
+        counts, totals = sums[:, 0].copy(), sums[:, 1:].T
+    else:
+        counts = np.bincount(graph.scale, weights=mask.astype(float), minlength=graph.n_scales)
+        totals = [np.bincount(graph.scale, weights=np.where(mask, v, 0.0), minlength=graph.n_scales) for v in values]
+    means = [np.divide(t, counts, out=np.full(graph.n_scales, np.nan), where=counts > 0) for t in totals]
+    return counts, means

@@ -55,7 +55,7 @@ import numpy as np
 from ..graph import Graph
 from ..params import Params
 from ..state import State
-from .levels import scale_count, scale_mean, sum_over_children
+from .levels import scale_mean, scale_means, sum_over_children
 
 KL_EPS = 1e-12
 COUNT_EPS = 1e-3
@@ -122,14 +122,8 @@ def redraw_reality(
 def observe_reality(graph: Graph, st: State, params: Params, rng: np.random.Generator | None) -> None:
     """Set q: leaves observe softmax(z/τ) (sampled when ``environment.samples`` > 0 and rng is given),
     internal nodes the w-weighted mean of their alive children's q, bottom-up. Dormant nodes keep q."""
-    ep = params.environment
+    observe_leaves(graph, st, params, rng)
     alive = st.alive
-    observers = np.flatnonzero(graph.is_leaf & alive)
-    q_obs = softmax(st.z[observers] / ep.tau)
-    if ep.samples > 0 and rng is not None and observers.size:
-        counts = rng.multinomial(ep.samples, q_obs)
-        q_obs = (counts + COUNT_EPS) / (ep.samples + COUNT_EPS * q_obs.shape[1])
-    st.q[observers] = q_obs
     live_weight = np.where(alive, st.w, 0.0)
     for d in range(graph.max_depth - 1, -1, -1):
         nodes, kids = graph.level(d), graph.level(d + 1)
@@ -137,6 +131,17 @@ def observe_reality(graph: Graph, st: State, params: Params, rng: np.random.Gene
         num = sum_over_children(graph, d, live_weight[kids, None] * st.q[kids])
         sees = (den > 0) & alive[nodes]
         st.q[nodes.start + np.flatnonzero(sees)] = num[sees] / den[sees, None]
+
+
+def observe_leaves(graph: Graph, st: State, params: Params, rng: np.random.Generator | None) -> None:
+    """Alive leaves observe q = softmax(z/τ), or its sample when ``environment.samples`` > 0 and rng is given."""
+    ep = params.environment
+    observers = np.flatnonzero(graph.is_leaf & st.alive)
+    q_obs = softmax(st.z[observers] / ep.tau)
+    if ep.samples > 0 and rng is not None and observers.size:
+        counts = rng.multinomial(ep.samples, q_obs)
+        q_obs = (counts + COUNT_EPS) / (ep.samples + COUNT_EPS * q_obs.shape[1])
+    st.q[observers] = q_obs
 
 
 def persistence_slow_tick(
@@ -194,15 +199,15 @@ def persistence_slow_tick(
     rate = np.where(alive, pp.eta * (1.0 + pp.kappa * st.pressure), 0.0)
     st.theta -= rate[:, None] * (pred - st.q)
 
-    died = _survival(st, params, alive, slow_tick_index)
-    return _statistics(graph, st, died)
+    died = survival(st, params, alive, slow_tick_index)
+    return statistics(graph, st, died)
 
 
 def _energy_in(graph: Graph, st: State, params: Params, alive: np.ndarray, slow_tick_index: int) -> np.ndarray:
     """Update the income and baseline EMAs of alive nodes; return (1 + s)·Ẽ/B (1 + s where B = 0)."""
     pp = params.persistence
     received = st.received_sum / max(st.window_ticks, 1)
-    first = slow_tick_index <= 1 or not st.baseline[alive].any()
+    first = first_measurement(st, alive, slow_tick_index)
     income = received if first else (1.0 - pp.income_ema) * st.income + pp.income_ema * received
     st.income[:] = np.where(alive, income, st.income)
     if pp.baseline == "scale":
@@ -217,8 +222,18 @@ def _energy_in(graph: Graph, st: State, params: Params, alive: np.ndarray, slow_
     return surplus * ratio
 
 
-def _survival(st: State, params: Params, alive: np.ndarray, slow_tick_index: int) -> np.ndarray:
-    """Count consecutive slow ticks with R < 1 after the grace period; make nodes dormant at ``patience``."""
+def first_measurement(st: State, alive: np.ndarray, slow_tick_index: int) -> bool:
+    """True when the income and baseline EMAs start at their measurement (first slow tick, or no baseline yet)."""
+    if slow_tick_index <= 1:
+        return True
+    return not (st.baseline.any() if alive.all() else st.baseline[alive].any())
+
+
+def survival(st: State, params: Params, alive: np.ndarray, slow_tick_index: int) -> np.ndarray:
+    """Count consecutive slow ticks with R < 1 after the grace period; make nodes dormant at ``patience``.
+
+    ``alive`` is the state's alive mask before this step (it may be ``st.alive`` itself).
+    """
     pp = params.persistence
     if not pp.survival or slow_tick_index <= pp.grace:
         st.below_count[:] = 0
@@ -231,26 +246,33 @@ def _survival(st: State, params: Params, alive: np.ndarray, slow_tick_index: int
     return died
 
 
-def _statistics(graph: Graph, st: State, died: np.ndarray) -> dict[str, Any]:
+def statistics(graph: Graph, st: State, died: np.ndarray) -> dict[str, Any]:
+    """The returned statistics of ``persistence_slow_tick``, over the nodes alive now."""
     alive = st.alive
-    r = st.R[alive]
-    any_alive = r.size > 0
+    counts, (R_by_scale, dkl_by_scale, pressure_by_scale) = scale_means(graph, alive, st.R, st.dkl, st.pressure)
+    n_alive = int(counts.sum())
+    r = st.R if n_alive == graph.n else st.R[alive]
+    any_alive = n_alive > 0
 
-    def mean(v: np.ndarray) -> float:
-        return float(v.mean()) if any_alive else math.nan
+    def mean(by_scale: np.ndarray) -> float:  # over all alive nodes, from the per-scale means
+        return float(np.nansum(by_scale * counts) / n_alive) if any_alive else math.nan
 
+    def fraction(count: int) -> float:
+        return count / n_alive if any_alive else math.nan
+
+    short = np.maximum(0.0, 1.0 - r)
     return {
-        "R_mean": mean(r),
+        "R_mean": mean(R_by_scale),
         "R_median": float(np.median(r)) if any_alive else math.nan,
-        "R_frac_ge1": mean(r >= 1.0),
-        "R_frac_in_band": mean((r >= BAND[0]) & (r <= BAND[1])),
-        "persistence_loss": mean(np.maximum(0.0, 1.0 - r) ** 2),
-        "dkl_mean": mean(st.dkl[alive]),
-        "pressure_mean": mean(st.pressure[alive]),
-        "alive": int(r.size),
-        "R_by_scale": scale_mean(graph, st.R, alive),
-        "dkl_by_scale": scale_mean(graph, st.dkl, alive),
-        "pressure_by_scale": scale_mean(graph, st.pressure, alive),
-        "alive_by_scale": scale_count(graph, alive),
+        "R_frac_ge1": fraction(n_alive - int(np.count_nonzero(short))),
+        "R_frac_in_band": fraction(int(np.count_nonzero((r >= BAND[0]) & (r <= BAND[1])))),
+        "persistence_loss": float(np.dot(short, short) / n_alive) if any_alive else math.nan,
+        "dkl_mean": mean(dkl_by_scale),
+        "pressure_mean": mean(pressure_by_scale),
+        "alive": n_alive,
+        "R_by_scale": R_by_scale,
+        "dkl_by_scale": dkl_by_scale,
+        "pressure_by_scale": pressure_by_scale,
+        "alive_by_scale": counts.astype(np.int64),
         "died": died,
     }
