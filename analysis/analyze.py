@@ -134,9 +134,8 @@ def summary_table(runs: pd.DataFrame, ok: pd.DataFrame, keys: list[pd.Series], m
     if metrics and len(ok):
         g = ok[metrics].groupby([k.loc[ok.index] for k in keys], sort=True, dropna=False)
         mean, ci = g.mean(), g.agg(ci95)
-        for m in metrics:
-            table[f"{m}.mean"] = mean[m]
-            table[f"{m}.ci95"] = ci[m]
+        cols = {name: col for m in metrics for name, col in ((f"{m}.mean", mean[m]), (f"{m}.ci95", ci[m]))}
+        table = table.join(pd.DataFrame(cols))  # one join: wide summaries would fragment column by column
     return table
 
 

@@ -13,7 +13,7 @@ import math
 import tomllib
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .plasticity_params import (  # SPEC 6: stability–plasticity sections
     DefenseParams,
@@ -185,6 +185,12 @@ class CoherenceParams(Section):
     gamma0: float = Field(1.5, ge=0.0, le=10.0, description="initial γ")
     E_half: float = Field(1.0, gt=0.0, le=1e6, description="half-saturation energy of the activation input")
 
+    @field_validator("input", mode="before")
+    @classmethod
+    def _number_as_text(cls, value: Any) -> Any:
+        """A number (``--set coherence.input=0.8``, or a TOML number) is kept as its text."""
+        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
     @model_validator(mode="after")
     def _check_input(self) -> CoherenceParams:
         if self.input in ("phase", "activation"):
@@ -196,6 +202,18 @@ class CoherenceParams(Section):
         if not 0.1 <= x <= 0.99:
             raise ValueError(f"coherence.input number must lie in [0.1, 0.99], got {x}")
         return self
+
+
+class DecoherenceParams(Section):
+    """Seed 000 Test B: how hard a ``decohere`` stimulus scatters phases (model/mechanisms/decoherence.py)."""
+
+    strength: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="a decohere event adds strength·U(−π, π) to each selected phase (1: full scramble; "
+        "0: the paired control, same draws, nothing changed)",
+    )
 
 
 class EnvironmentParams(Section):
@@ -239,6 +257,7 @@ class Params(Section):
     load: LoadParams = LoadParams()
     events: EventParams = EventParams()
     coherence: CoherenceParams = CoherenceParams()
+    decoherence: DecoherenceParams = DecoherenceParams()
     environment: EnvironmentParams = EnvironmentParams()
     persistence: PersistenceParams = PersistenceParams()
     # --- SPEC 6: stability–plasticity experiment (model/plasticity_params.py)

@@ -173,3 +173,7 @@ def load_process(model: CoherenceModel, rng: np.random.Generator) -> Generator[A
             targets = rng.integers(0, model.graph.n, size=k)
             targets = targets[alive[targets]]
             np.add.at(model.state.inject, targets, lp.amount)
+
+
+# --- seed 000 Test B: the ``decohere`` kind registers itself on import (model/mechanisms/decoherence.py)
+from .mechanisms import decoherence  # noqa: E402, F401

@@ -31,6 +31,7 @@ root error. Every λ is computed from the current γ before any γ changes.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -96,6 +97,43 @@ def coherence_slow_tick(graph: Graph, st: State, params: Params, rng: np.random.
         "gamma_by_scale": gamma_by_scale,
         "lam_by_scale": lam_by_scale,
     }
+
+
+def response(graph: Graph, st: State, x: np.ndarray) -> np.ndarray:
+    """The hierarchy's coherence for given leaf inputs, read-only (seed 000 Test C's probe).
+
+    The forward pass of :func:`coherence_slow_tick` with the state's γ, node weights w and
+    alive flags, on private arrays: nothing of ``st`` is written, nothing random is drawn,
+    nothing learns. C is a function of γ, w, alive and x only.
+
+    Args:
+        graph: the topology.
+        st: the state whose γ, w and alive are read.
+        x: leaf inputs, length N (one probe) or B × N (a batch); clipped to [0.1, 0.99] like
+            every input. Only the entries of nodes acting as leaves matter.
+
+    Returns:
+        C of every node, the shape of ``x``.
+    """
+    x = np.clip(np.asarray(x, dtype=float), INPUT_MIN, INPUT_MAX)
+    batch = np.atleast_2d(x)
+    out = np.empty_like(batch)
+    live_weight = np.where(st.alive, st.w, 0.0)
+    for b, row in enumerate(batch):
+        probe = _Probe(gamma=st.gamma, alive=st.alive, C=np.zeros(graph.n), g=np.zeros(graph.n))
+        _forward(graph, probe, row, live_weight)  # type: ignore[arg-type]  # writes only probe.C and probe.g
+        out[b] = probe.C
+    return out.reshape(x.shape)
+
+
+@dataclass
+class _Probe:
+    """The four arrays the forward pass touches; C and g are private, γ and alive only read."""
+
+    gamma: np.ndarray
+    alive: np.ndarray
+    C: np.ndarray
+    g: np.ndarray
 
 
 def _forward(graph: Graph, st: State, x: np.ndarray, live_weight: np.ndarray) -> np.ndarray:
