@@ -226,8 +226,9 @@ class View:
         name = self._ghost_name = pinned_label(pinned, self.s)
         self._ghost_key = repr(sorted(self.s.overrides.items()))
         added = []
+        hidden = {k for k, on in (opt.get("legend") or [{}])[0].get("selected", {}).items() if not on}
         for mine, theirs in zip(opt["series"], gopt["series"], strict=False):
-            if mine.get("_noghost") or mine.get("type") not in ("line", "scatter"):
+            if mine.get("_noghost") or mine.get("type") not in ("line", "scatter") or mine.get("name") in hidden:
                 continue
             data = theirs.get("data")
             if not isinstance(data, np.ndarray) or not data.size:

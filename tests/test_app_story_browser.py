@@ -1,0 +1,126 @@
+"""Every scenario's story in a real browser at projector size (1024×768): the graph's colours, a pinned run.
+
+Chromium (Debian's, through Playwright) opens each scenario from a link, plays it, and reads the
+charts' rendered options back from ECharts. Screenshots go to ``test-artifacts/`` for a person
+to look at; nothing here depends on timing except waiting for the run to get somewhere.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from test_app_browser import ARGS, ARTIFACTS, CHROMIUM, server  # noqa: F401  (server is a fixture)
+
+from scenarios.loader import list_scenarios
+from ui import layout
+
+pytestmark = pytest.mark.browser
+CHARTS = """async () => {
+  const echarts = await window.__cohlabEcharts;
+  return [...document.querySelectorAll('.cohlab-echart')].map(el => echarts.getInstanceByDom(el))
+    .filter(c => c).map(c => c.getOption());
+}"""
+GRAPH_COLOURS = """async () => {
+  const echarts = await window.__cohlabEcharts;
+  const opt = echarts.getInstanceByDom(document.querySelector('.cohlab-echart')).getOption();
+  // the node batches: one series per (colour, size) step; a batch holds real nodes when an id is >= 0
+  const used = new Set();
+  opt.series.slice(3).forEach(s => {
+    if ((s.data || []).some(p => p[5] >= 0)) used.add(s.itemStyle.color);
+  });
+  return [...used];
+}"""
+CHART_PNG = """async (title) => {
+  const echarts = await window.__cohlabEcharts;
+  const c = [...document.querySelectorAll('.cohlab-echart')].map(el => echarts.getInstanceByDom(el))
+    .find(c => c?.getOption()?.title?.[0]?.text?.startsWith(title));
+  return c.getDataURL({type: 'png', pixelRatio: 1, backgroundColor: '#fff'});
+}"""
+TEXT_WIDTHS = """(texts) => {
+  const ctx = document.createElement('canvas').getContext('2d');
+  ctx.font = '12px Roboto, Arial, Helvetica, sans-serif';
+  return texts.map(t => ctx.measureText(t).width);
+}"""
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _open(browser, url: str):
+    page = browser.new_page(viewport={"width": 1024, "height": 768})
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.set_default_timeout(90_000)
+    page.goto(url)
+    page.locator(".status-tick", has_text="tick 0 ").wait_for()
+    page.wait_for_function("() => document.querySelectorAll('.cohlab-echart canvas').length >= 2")
+    return page
+
+
+def _play_until(page, tick: int) -> None:
+    page.get_by_role("button", name="Play").first.click()
+    page.wait_for_function(
+        "(n) => +document.querySelector('.status-tick').innerText.split(' ')[1] >= n", arg=tick, timeout=180_000
+    )
+    page.get_by_role("button", name="Pause").first.click()
+    page.get_by_role("button", name="Play").first.wait_for()
+    page.wait_for_timeout(600)
+
+
+@pytest.mark.parametrize("scenario", list_scenarios())
+def test_each_scenario_plays_with_its_graph_coloured_by_a_moving_quantity(server: str, browser, scenario: str) -> None:  # noqa: F811
+    page = _open(browser, f"{server}?scenario={scenario}&seed=1")
+    _play_until(page, 60)
+    colours = page.evaluate(GRAPH_COLOURS)
+    assert len(colours) >= 3, f"{scenario}: the graph's nodes show {len(colours)} colour(s): {colours}"
+    options = page.evaluate(CHARTS)
+    for opt in options[1:]:
+        assert all(lg.get("type") != "scroll" for lg in opt.get("legend", [])), "legends never page"
+    page.screenshot(path=str(ARTIFACTS / f"story_{scenario}.png"), full_page=True)
+    assert not page.errors, page.errors
+
+
+def test_the_label_width_estimate_holds_in_the_browser(server: str, browser) -> None:  # noqa: F811
+    page = _open(browser, f"{server}?scenario=persistence&seed=1")
+    texts = ["volatile from here", "world shift", "learn A", "schedule done", "reinforcement from here", "T → 0.5"]
+    measured = page.evaluate(TEXT_WIDTHS, texts)
+    for text, width in zip(texts, measured, strict=True):
+        assert layout.text_px(text) >= width, (text, width)
+
+
+def test_a_pinned_run_stays_drawn_beside_the_new_one(server: str, browser) -> None:  # noqa: F811
+    page = _open(browser, f"{server}?scenario=criticality&seed=1")
+    _play_until(page, 120)
+    page.get_by_role("button", name="Pin this run").click()
+    page.locator(".status-tick", has_text="tick 0 ").wait_for()
+    page.locator(".story-bar").get_by_label("controller.enabled").click(
+        force=True
+    )  # the controller off for the new run
+    page.get_by_text("pinned: controller.enabled on").first.wait_for()
+    _play_until(page, 60)
+
+    def pinned_and_live() -> tuple[int, int]:
+        crit = next(o for o in page.evaluate(CHARTS) if o["title"][0]["text"].startswith("Criticality"))
+        ghost = [s for s in crit["series"] if s.get("name", "").startswith("pinned: controller.enabled on")]
+        live = next(s for s in crit["series"] if s.get("name") == "ρ")
+        return max(len(s["data"]) for s in ghost), len(live["data"])
+
+    ghost, live = pinned_and_live()
+    assert ghost >= 120 and live >= 60, (ghost, live)
+    page.screenshot(path=str(ARTIFACTS / "story_pinned_criticality.png"), full_page=True)
+    png = page.evaluate(CHART_PNG, "Criticality")
+    (ARTIFACTS / "story_pinned_criticality_chart.png").write_bytes(base64.b64decode(png.split(",", 1)[1]))
+    _play_until(page, 90)
+    assert pinned_and_live()[0] == ghost, "the pinned run stays as it was while the new one runs"
+    assert not page.errors, page.errors
