@@ -1,26 +1,33 @@
-"""`cohlab bench` (SPEC 11): node-updates per second of the fast tick against a per-agent Mesa loop.
+"""`cohlab bench` (SPEC 11): what users wait for, per graph size and on a busy machine.
 
 Each size runs in a fresh subprocess, so build time and peak memory (ru_maxrss) belong to
-that size alone. For each N it reports:
-- ``node_updates_per_s``: N × fast ticks / s of ``model.step()`` with spreading, background
-  load and the criticality controller on (slow ticks excluded; they are timed separately), with
-  the default engine (``engine``: ``compiled`` where built, on ``threads`` threads);
-- ``numpy_engine_node_updates_per_s``: the same with the numpy engine (the mechanism modules),
-  measured right after on the same model; ``engine_speedup``: compiled / numpy;
-- ``mesa_loop_node_updates_per_s``: the same fast-tick math (injection, spreading,
-  retention, floor, clamp, two power iterations) written as a plain per-agent Mesa loop with
-  ``model.agents.do(...)``, run up to ``--mesa-max`` nodes (null above);
-- ``ratio``: vectorised / per-agent;
-- ``slow_tick_s``: one slow tick (weight decay, Hebbian learning, coherence, persistence and
-  the 50-iteration re-convergence of ρ), median of three; ``slow_coherence_persistence_s``:
-  the coherence and persistence passes alone;
+that size alone. The model is the one a user runs: spreading, background load (1 % of the nodes
+pulsed per tick), the criticality controller, Hebbian learning, coherence and persistence, with a
+slow tick every 10 fast ticks. For each N it reports:
+- ``whole_run_node_updates_per_s``: N × ticks / s of ``model.step()`` over whole runs, slow ticks
+  included (the median of ``repeats`` runs of ``ticks`` ticks), with the default engine
+  (``engine``: ``compiled`` where built, on ``threads`` threads for this N);
+- ``node_updates_per_s``, ``fast_tick_ms``: the fast tick alone (the median step without a slow tick);
+- ``slow_tick_s`` and ``slow_tick_x_fast``: one slow tick (weight decay, Hebbian learning, coherence,
+  persistence and the re-convergence of ρ), as seconds and as a multiple of the fast tick;
+- ``numpy_engine_*``: the same with the numpy engine, measured right after on the same model (up to
+  ``--numpy-max`` nodes); ``engine_speedup``: default / numpy over whole runs;
+- ``mesa_loop_node_updates_per_s``: the fast-tick math (injection, spreading, retention, floor,
+  clamp, two power iterations) written as a plain per-agent Mesa loop with ``model.agents.do(...)``,
+  run up to ``--mesa-max`` nodes (null above); ``ratio``: fast tick / per-agent loop;
 - ``build_s`` and ``peak_rss_mb``.
+
+``--contended`` sizes (default 121, the ``criticality`` scenario, and 10⁴) are measured for the
+default and numpy engines twice: as the machine is, then with one busy process beside the bench
+(started and stopped by it), as on a laptop or a sweep worker that is doing other things. Each row
+gives milliseconds per ``model.step()`` over whole runs and the 1-minute load average.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import resource
 import statistics
 import subprocess
@@ -32,104 +39,192 @@ import click
 import mesa
 import numpy as np
 
+DT_SLOW = 10
+CONTENDED = (121, 10_000)
 
-def run_bench(sizes: list[int], *, ticks: int, mesa_max: int, as_json: bool) -> list[dict[str, Any]]:
-    """Benchmark every size in its own process and print the results."""
+
+def run_bench(
+    sizes: list[int],
+    *,
+    ticks: int,
+    mesa_max: int,
+    as_json: bool,
+    numpy_max: int = 1_000_000,
+    repeats: int = 3,
+    contended: tuple[int, ...] = CONTENDED,
+) -> list[dict[str, Any]]:
+    """Benchmark every size in its own process, then the contended sizes, and print the results."""
     rows = []
     if not as_json:
         click.echo(
-            f"{'N':>9} {'node-upd/s':>12} {'numpy eng/s':>12} {'mesa-loop/s':>12} {'ratio':>8} {'fast ms':>9} "
-            f"{'slow s':>8} "
-            f"{'coh+per s':>9} {'build s':>8} {'peak MB':>8}"
+            f"{'N':>9} {'whole run/s':>12} {'numpy eng/s':>12} {'speedup':>8} {'fast ms':>9} {'slow ms':>9} "
+            f"{'slow/fast':>9} {'mesa ratio':>10} {'threads':>7} {'build s':>8} {'peak MB':>8}"
         )
     for n in sizes:
-        cmd = [sys.executable, "-m", "cohlab.bench", str(n), str(ticks), str(int(n <= mesa_max))]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise click.ClickException(f"benchmark at N = {n} failed: {proc.stderr.strip().splitlines()[-1:]}")
-        row = json.loads(proc.stdout.strip().splitlines()[-1])
+        row = _subprocess_row(["size", str(n), str(ticks), str(int(n <= mesa_max)), str(int(n <= numpy_max)),
+                               str(repeats)], f"N = {n}")  # fmt: skip
         rows.append(row)
         if as_json:
             click.echo(json.dumps(row))
         else:
-            mesa_s = f"{row['mesa_loop_node_updates_per_s']:.3g}" if row["mesa_loop_node_updates_per_s"] else "—"
+            numpy_s = _g(row["numpy_engine_whole_run_node_updates_per_s"])
+            speedup = f"{row['engine_speedup']:.2f}×" if row["engine_speedup"] else "—"
             ratio = f"{row['ratio']:.0f}×" if row["ratio"] else "—"
             click.echo(
-                f"{n:>9} {row['node_updates_per_s']:>12.3g} {row['numpy_engine_node_updates_per_s']:>12.3g} "
-                f"{mesa_s:>12} {ratio:>8} {row['fast_tick_ms']:>9.2f} "
-                f"{row['slow_tick_s']:>8.3f} {row['slow_coherence_persistence_s']:>9.3f} {row['build_s']:>8.2f} "
-                f"{row['peak_rss_mb']:>8.0f}"
+                f"{n:>9} {row['whole_run_node_updates_per_s']:>12.3g} {numpy_s:>12} {speedup:>8} "
+                f"{row['fast_tick_ms']:>9.2f} {row['slow_tick_s'] * 1e3:>9.1f} {row['slow_tick_x_fast']:>9.1f} "
+                f"{ratio:>10} {row['threads']:>7} {row['build_s']:>8.2f} {row['peak_rss_mb']:>8.0f}"
             )
+    if contended:
+        if not as_json:
+            heads = (
+                f"{'busy procs':>10} {'load':>6} {'default ms/step':>16} {'numpy ms/step':>14} {'default/numpy':>13}"
+            )
+            click.echo(f"\n{'N':>9} {heads}")
+        for n in contended:
+            for busy in (0, 1):
+                row = _subprocess_row(["contended", str(n), str(busy)], f"N = {n} with {busy} busy process(es)")
+                rows.append(row)
+                if as_json:
+                    click.echo(json.dumps(row))
+                else:
+                    click.echo(
+                        f"{n:>9} {busy:>10} {row['load']:>6.1f} {row['default_ms_per_step']:>16.3f} "
+                        f"{row['numpy_ms_per_step']:>14.3f} {row['default_over_numpy']:>13.2f}"
+                    )
     return rows
 
 
-def bench_one(n: int, ticks: int, with_mesa: bool) -> dict[str, Any]:
+def _g(x: float | None) -> str:
+    return f"{x:.3g}" if x else "—"
+
+
+def _subprocess_row(args: list[str], what: str) -> dict[str, Any]:
+    """Run one measurement in a fresh interpreter and return its JSON row."""
+    proc = subprocess.run([sys.executable, "-m", "cohlab.bench", *args], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise click.ClickException(f"benchmark at {what} failed: {proc.stderr.strip().splitlines()[-1:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def user_params(n: int) -> dict[str, Any]:
+    """The model a user runs at N nodes: learning, coherence and persistence on, a slow tick every 10."""
+    from model.params import parameter_keys
+
+    params: dict[str, Any] = {"graph.n_nodes": n, "load.rate": max(1.0, n / 100), "clock.dt_slow": DT_SLOW}
+    keys = set(parameter_keys())
+    params.update({k: True for k in ("learning.enabled", "coherence.enabled", "persistence.enabled") if k in keys})
+    return params
+
+
+def bench_one(n: int, ticks: int, with_mesa: bool, with_numpy: bool = True, repeats: int = 3) -> dict[str, Any]:
     """Benchmark one size (run inside a fresh process)."""
     from model import CoherenceModel, kernels
     from model.fast_tick import make_engine
 
-    params = {
-        "graph.n_nodes": n,
-        "load.rate": max(1.0, n / 100),  # 1 % of the nodes receive a pulse each tick
-        "clock.dt_slow": 1e9,  # slow ticks are timed on their own below
-    }
-    params.update(_slow_mechanisms())
     t0 = time.perf_counter()
-    model = CoherenceModel(seed=0, params=params)
+    model = CoherenceModel(seed=0, params=user_params(n))
     build_s = time.perf_counter() - t0
-    fast_s = fast_tick_seconds(model, ticks)
     engine = model.engine
-    numpy_s = None
-    if engine != "numpy":
+    default = whole_runs(model, ticks, repeats)
+    numpy_run = None
+    if engine != "numpy" and with_numpy:
         model._core = make_engine("numpy", n)
-        numpy_s = fast_tick_seconds(model, ticks)
-    slow, mechanisms = [], []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        model._slow_tick()
-        slow.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()  # coherence + persistence alone (the rest is weights and ρ re-convergence)
-        model._slow_hook_coherence()
-        model._slow_hook_persistence()
-        mechanisms.append(time.perf_counter() - t0)
+        numpy_run = whole_runs(model, ticks, repeats)
+    elif engine == "numpy":
+        numpy_run = default
     row: dict[str, Any] = {
+        "kind": "size",
         "N": n,
         "edges": model.graph.nnz,
         "ticks": ticks,
-        "fast_tick_ms": fast_s * 1e3,
-        "node_updates_per_s": n / fast_s,
+        "repeats": repeats,
+        "dt_slow": DT_SLOW,
         "engine": engine,
-        "threads": kernels.threads() if engine == "compiled" else 1,
-        "numpy_engine_node_updates_per_s": n / numpy_s if numpy_s else n / fast_s,
-        "engine_speedup": numpy_s / fast_s if numpy_s else 1.0,
+        "threads": kernels.threads_for(n) if engine == "compiled" else 1,
+        "whole_run_node_updates_per_s": default["rate"],
+        "fast_tick_ms": default["fast_s"] * 1e3,
+        "node_updates_per_s": n / default["fast_s"],
+        "slow_tick_s": default["slow_s"],
+        "slow_tick_x_fast": default["slow_s"] / default["fast_s"],
+        "numpy_engine_whole_run_node_updates_per_s": numpy_run["rate"] if numpy_run else None,
+        "numpy_engine_node_updates_per_s": n / numpy_run["fast_s"] if numpy_run else None,
+        "numpy_engine_slow_tick_s": numpy_run["slow_s"] if numpy_run else None,
+        "engine_speedup": default["rate"] / numpy_run["rate"] if numpy_run else None,
         "mesa_loop_node_updates_per_s": None,
         "ratio": None,
-        "slow_tick_s": statistics.median(slow),
-        "slow_coherence_persistence_s": statistics.median(mechanisms),
         "build_s": build_s,
+        "load": os.getloadavg()[0],
     }
     if with_mesa:
         loop_s = mesa_loop_tick_seconds(model, ticks=max(1, min(ticks, 3)))
         row["mesa_loop_node_updates_per_s"] = n / loop_s
-        row["ratio"] = loop_s / fast_s
+        row["ratio"] = loop_s / default["fast_s"]
     row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return row
 
 
-def fast_tick_seconds(model: Any, ticks: int) -> float:
-    """Seconds per fast tick (slow ticks are pushed out of the way by the caller)."""
-    model.run(3)  # warm-up (caches, first-touch of the work buffers)
-    t0 = time.perf_counter()
-    model.run(ticks)
-    return (time.perf_counter() - t0) / ticks
+def whole_runs(model: Any, ticks: int, repeats: int) -> dict[str, float]:
+    """Time ``repeats`` whole runs of ``ticks`` steps (after a warm-up up to a slow tick).
+
+    Returns the median whole-run rate (N × ticks / s), the median step without a slow tick
+    (``fast_s``) and the median extra time of the steps with one (``slow_s``).
+    """
+    model.run(DT_SLOW - model.tick % DT_SLOW or DT_SLOW)  # warm-up: caches, first touch, one slow tick
+    rates, fast, slow = [], [], []
+    for _ in range(repeats):
+        total = 0.0
+        for _ in range(ticks):
+            t0 = time.perf_counter()
+            model.step()
+            dt = time.perf_counter() - t0
+            total += dt
+            (slow if model.tick % DT_SLOW == 0 else fast).append(dt)
+        rates.append(model.graph.n * ticks / total)
+    fast_s = statistics.median(fast) if fast else math.nan
+    return {
+        "rate": statistics.median(rates),
+        "fast_s": fast_s,
+        "slow_s": statistics.median(slow) - fast_s if slow else math.nan,
+    }
 
 
-def _slow_mechanisms() -> dict[str, Any]:
-    """Coherence and persistence switched on for the slow-tick figure, where they exist."""
-    from model.params import parameter_keys
+def contended_one(n: int, busy: int, ticks: int = 0, repeats: int = 5) -> dict[str, Any]:
+    """ms per ``model.step()`` over whole runs for the default and numpy engines, with ``busy``
+    busy processes beside this one (started here and stopped before returning)."""
+    from model import CoherenceModel
 
-    keys = set(parameter_keys())
-    return {k: True for k in ("coherence.enabled", "persistence.enabled") if k in keys}
+    scenario, params = ("criticality", {}) if n == 121 else (None, user_params(n))
+    ticks = ticks or (200 if n <= 1000 else 50)
+    models = {e: CoherenceModel(scenario, params=params, seed=0, engine=e) for e in ("compiled", "numpy")}
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
+    try:
+        time.sleep(0.5 if busy else 0.0)  # let the busy process take its core
+        per_step: dict[str, list[float]] = {e: [] for e in models}
+        for m in models.values():
+            m.run(DT_SLOW)
+        for _ in range(repeats):  # alternate, so both engines see the same machine
+            for e, m in models.items():
+                t0 = time.perf_counter()
+                m.run(ticks)
+                per_step[e].append((time.perf_counter() - t0) / ticks)
+        load = os.getloadavg()[0]
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+    default, reference = statistics.median(per_step["compiled"]), statistics.median(per_step["numpy"])
+    return {
+        "kind": "contended",
+        "N": models["numpy"].graph.n,
+        "busy_processes": busy,
+        "load": load,
+        "ticks": ticks,
+        "repeats": repeats,
+        "default_ms_per_step": default * 1e3,
+        "numpy_ms_per_step": reference * 1e3,
+        "default_over_numpy": default / reference,
+    }
 
 
 class LoopNode(mesa.Agent):
@@ -211,5 +306,9 @@ def mesa_loop_tick_seconds(model: Any, ticks: int) -> float:
 
 
 if __name__ == "__main__":
-    n_, ticks_, with_mesa_ = int(sys.argv[1]), int(sys.argv[2]), bool(int(sys.argv[3]))
-    print(json.dumps(bench_one(n_, ticks_, with_mesa_)))
+    what, args = sys.argv[1], [int(a) for a in sys.argv[2:]]
+    if what == "size":
+        row = bench_one(args[0], args[1], bool(args[2]), bool(args[3]), args[4])
+    else:
+        row = contended_one(args[0], args[1])
+    print(json.dumps(row))

@@ -248,15 +248,29 @@ def app(host: str, port: int) -> None:
 @click.option("--sizes", default="1000,10000,100000,1000000", show_default=True, help="comma-separated node counts")
 @click.option("--ticks", type=click.IntRange(min=1), default=20, show_default=True, help="timed fast ticks per N")
 @click.option("--mesa-max", type=int, default=100_000, show_default=True, help="largest N for the per-agent loop")
-def bench(as_json: bool, sizes: str, ticks: int, mesa_max: int) -> None:
-    """Benchmark: fast-tick node-updates/s vs a per-agent Mesa loop, slow tick, build time, peak memory."""
+@click.option("--numpy-max", type=int, default=1_000_000, show_default=True, help="largest N for the numpy engine")
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True, help="whole runs per N (median)")
+@click.option(
+    "--contended", default="121,10000", show_default=True, help="sizes timed with one busy process beside (empty: none)"
+)
+def bench(as_json: bool, sizes: str, ticks: int, mesa_max: int, numpy_max: int, repeats: int, contended: str) -> None:
+    """Benchmark whole runs (slow ticks included), the fast and slow tick, the numpy engine, a per-agent
+    Mesa loop, build time and peak memory per N; then small graphs with one busy process beside."""
     from .bench import run_bench
 
+    ns, busy = _sizes("--sizes", sizes), _sizes("--contended", contended)
+    run_bench(ns, ticks=ticks, mesa_max=mesa_max, as_json=as_json, numpy_max=numpy_max, repeats=repeats, contended=busy)
+
+
+def _sizes(option: str, text: str) -> tuple[int, ...]:
+    """Comma-separated node counts (each at least 1), or a clear error."""
     try:
-        ns = [int(x) for x in sizes.split(",") if x.strip()]
+        ns = tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
-        fail(f"--sizes expects comma-separated integers, got {sizes!r}")
-    run_bench(ns, ticks=ticks, mesa_max=mesa_max, as_json=as_json)
+        fail(f"{option} expects comma-separated integers, got {text!r}")
+    if any(n < 1 for n in ns):
+        fail(f"{option} expects node counts of at least 1, got {text!r}")
+    return ns
 
 
 if __name__ == "__main__":

@@ -650,6 +650,12 @@ static PyObject *set_min_rows(PyObject *self, PyObject *args) {
 
 static PyObject *get_min_rows(PyObject *self, PyObject *noargs) { return PyLong_FromSsize_t(min_rows); }
 
+static PyObject *threads_for(PyObject *self, PyObject *args) {
+    Py_ssize_t rows;
+    if (!PyArg_ParseTuple(args, "n", &rows)) return NULL;
+    return PyLong_FromLong(team(rows));
+}
+
 static PyObject *get_threads(PyObject *self, PyObject *noargs) {
 #ifdef _OPENMP
     return PyLong_FromLong(omp_get_max_threads());
@@ -670,6 +676,7 @@ static PyMethodDef methods[] = {
     {"get_threads", get_threads, METH_NOARGS, "Number of threads of the parallel passes."},
     {"set_min_rows", set_min_rows, METH_VARARGS, "Rows per thread below which a pass runs serially."},
     {"get_min_rows", get_min_rows, METH_NOARGS, "Rows per thread below which a pass runs serially."},
+    {"threads_for", threads_for, METH_VARARGS, "Threads a pass over this many rows runs on."},
     {NULL, NULL, 0, NULL},
 };
 

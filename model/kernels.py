@@ -65,6 +65,11 @@ def min_rows() -> int:
     return _fastcore.get_min_rows() if _fastcore is not None else 0
 
 
+def threads_for(rows: int) -> int:
+    """Threads a compiled pass over ``rows`` nodes runs on (1: serial, no parallel region)."""
+    return _fastcore.threads_for(int(rows)) if _fastcore is not None else 1
+
+
 def n_blocks(n: int) -> int:
     return (n + BLOCK - 1) // BLOCK
 
