@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from model.params import NODE_TYPES
+from model.node_types import NODE_TYPES
 
 if TYPE_CHECKING:
     from model.model import CoherenceModel

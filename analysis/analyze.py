@@ -35,8 +35,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from scenarios.sweep_spec import SweepError
+
 from . import ablation
-from .sweep import RUNS_FIXED, RUNS_TAIL, SweepError, sobol_problem
+from .sweep.design import sobol_problem
+from .sweep.store import RUNS_FIXED, RUNS_TAIL
 
 MAX_PLOTTED = 8  # metrics per figure
 MAX_LINES = 6  # lines (values of a second grid parameter) per panel

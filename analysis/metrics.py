@@ -7,39 +7,19 @@ their expected counterparts), never single lucky samples.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from model.params import M_E, M_W, NODE_TYPES
+from model.node_types import M_E, M_W, NODE_TYPES
 
 from .export import nodes_frame, timeseries_frame
 from .fitting import fit_half_life
+from .metric_registry import metric
 
 if TYPE_CHECKING:
     from model.model import CoherenceModel
-
-Metric = Callable[["CoherenceModel"], dict[str, Any]]
-METRICS: dict[str, Metric] = {}
-
-
-def metric(name: str) -> Callable[[Metric], Metric]:
-    def register(fn: Metric) -> Metric:
-        METRICS[name] = fn
-        return fn
-
-    return register
-
-
-def summarize(model: CoherenceModel) -> dict[str, Any]:
-    """The generic run statistics plus the scenario's own metrics."""
-    out = generic(model)
-    kind = model.scenario.scenario.metrics if model.scenario else "generic"
-    if kind != "generic":
-        out[kind] = METRICS[kind](model)
-    return out
 
 
 def generic(model: CoherenceModel) -> dict[str, Any]:
@@ -219,7 +199,7 @@ def _first_pulse_time(model: CoherenceModel) -> float:
 
 def _initial(model: CoherenceModel, key: str) -> Any:
     """A parameter's value at the start of the run (before any ``set`` stimulus)."""
-    from model.params import flatten, resolve, to_dotted
+    from model.keys import flatten, resolve, to_dotted
 
     base = model.scenario.resolve_params() if model.scenario else resolve()
     return to_dotted(resolve(flatten(base.model_dump()), model.overrides))[key]
@@ -318,7 +298,3 @@ def _tracked_subtrees(model: CoherenceModel) -> dict[str, np.ndarray]:
         for k, sel in enumerate(model.scenario.scenario.tracked)
         if sel.count is None
     }
-
-
-# --- SPEC 6: the stability–plasticity metric registers itself on import (analysis/plasticity_metrics.py)
-from . import plasticity_metrics  # noqa: E402, F401

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .metrics import metric
+from .metric_registry import metric
 
 if TYPE_CHECKING:
     from model.model import CoherenceModel

@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from model.params import NODE_TYPES
+from model.node_types import NODE_TYPES
 
 from .export import nodes_frame, scales_frame, timeseries_frame
 

@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from model.model import CoherenceModel
 
-from .metrics import summarize
+from .summary import summarize
 
 
 @dataclass

@@ -109,7 +109,7 @@ def _subprocess_row(args: list[str], what: str) -> dict[str, Any]:
 
 def user_params(n: int) -> dict[str, Any]:
     """The model a user runs at N nodes: learning, coherence and persistence on, a slow tick every 10."""
-    from model.params import parameter_keys
+    from model.keys import parameter_keys
 
     params: dict[str, Any] = {"graph.n_nodes": n, "load.rate": max(1.0, n / 100), "clock.dt_slow": DT_SLOW}
     keys = set(parameter_keys())

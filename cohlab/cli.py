@@ -9,7 +9,9 @@ from typing import Any
 
 import click
 
-from model.params import ParameterError, parameter_table, parse_assignments, to_dotted
+from model.keys import parameter_table, to_dotted
+from model.overrides import parse_assignments
+from model.params import ParameterError
 from scenarios.loader import ScenarioError, list_scenarios, load_scenario, narrative_text
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
@@ -181,7 +183,9 @@ def sweep(
     quiet: bool,
 ) -> None:
     """Run a parameter sweep of SCENARIO into --out: runs.csv and a long timeseries.csv (BehaviorSpace-style)."""
-    from analysis.sweep import SweepError, SweepInterrupted, build_spec, run_sweep
+    from analysis.sweep.design import build_spec
+    from analysis.sweep.run import SweepInterrupted, run_sweep
+    from scenarios.sweep_spec import SweepError
 
     try:
         spec = build_spec(
@@ -217,7 +221,7 @@ def sweep(
 def analyze(directory: Path) -> None:
     """Summarise the sweep in DIRECTORY into DIRECTORY/analysis: mean and 95 % CI tables, plots, Sobol indices."""
     from analysis.analyze import analyze as run_analysis
-    from analysis.sweep import SweepError
+    from scenarios.sweep_spec import SweepError
 
     try:
         report = run_analysis(directory)

@@ -11,7 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-from model.params import parameter_table
+from model.keys import parameter_table
 from model.recorder import NODES_DOCS, SCALES_DOCS, TIMESERIES_DOCS
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -24,7 +24,8 @@ import scipy.sparse as sp
 from . import kernels
 from .graph import Graph
 from .mechanisms import criticality, decay, persistence, spreading, weights
-from .params import M_W, NODE_TYPES, ParameterError, Params
+from .node_types import M_W, NODE_TYPES
+from .params import ParameterError, Params
 from .state import State
 
 ENGINES = ("compiled", "numpy")

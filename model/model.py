@@ -19,15 +19,15 @@ from .clocks import FAST, SLOW, advance, periodic
 from .events import EventLog
 from .fast_tick import check_engine, default_engine, make_engine
 from .graph import Graph, build_graph
+from .keys import resolve, to_dotted
 from .mechanisms import coherence, consolidation, criticality, decay, persistence, phase, resistance, weights
-from .params import NODE_TYPES, ParameterError, Params, resolve, to_dotted
+from .node_types import NODE_TYPES, type_multipliers
+from .params import ParameterError, Params, restart_only
 from .plasticity import attach as attach_plasticity
 from .plasticity import learn as plasticity_learn
 from .recorder import Recorder
 from .state import State, initial_state
 from .stimuli import load_process, process
-
-STRUCTURAL = ("graph.", "types.", "environment.categories", "patterns.", "defenses.")  # SPEC 6: built at start
 
 
 class SimulationError(RuntimeError):
@@ -144,7 +144,7 @@ class CoherenceModel(mesa.Model):
 
     def set_param(self, key: str, value: Any) -> None:
         """Change a (non-structural) parameter mid-run, validated like any other."""
-        if key.startswith(STRUCTURAL):
+        if restart_only(key):
             raise ParameterError(f"parameter '{key}' shapes the graph or state and cannot change mid-run")
         self.params = resolve(to_dotted(self.params), {key: value})
 
@@ -213,7 +213,7 @@ class CoherenceModel(mesa.Model):
 
     def _emit_tick_events(self, rho: float, sigma: float, band: str, delta_used: float, participation: float) -> None:
         p, st = self.params, self.state
-        half = {t: math.log(2) / (delta_used * m) for t, m in zip(NODE_TYPES, _type_multipliers("E"), strict=True)}
+        half = {t: math.log(2) / (delta_used * m) for t, m in zip(NODE_TYPES, type_multipliers("E"), strict=True)}
         fields: dict[str, Any] = {
             "delta_E": self._removed_E,
             "delta_W": self._removed_W,
@@ -320,10 +320,3 @@ class CoherenceModel(mesa.Model):
     def resolved_params(self) -> dict[str, Any]:
         """Every resolved parameter as dotted keys."""
         return to_dotted(self.params)
-
-
-def _type_multipliers(which: str) -> list[float]:
-    from .params import M_E, M_W
-
-    table = M_E if which == "E" else M_W
-    return [table[t] for t in NODE_TYPES]

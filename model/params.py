@@ -1,20 +1,21 @@
-"""Every model parameter: defaults, allowed ranges, validation (SPEC 2–6, 10).
+"""The parameter schema: every section and field, its default, allowed range and checks (SPEC 2–6, 10).
 
-Parameters live in sections (``decay``, ``spread`` …) and are addressed by dotted keys
-(``decay.delta_E``). :func:`resolve` merges a scenario's parameters with user overrides and
-returns a validated, frozen :class:`Params`. Unknown keys are refused with the nearest valid
-name; out-of-range values name the key, the value and what is allowed.
+Parameters live in sections (``decay``, ``spread`` …); :class:`Params` holds them all, frozen,
+and checks the cross-section rules. Addressing them by dotted keys (``decay.delta_E``) and
+merging layers of overrides is :mod:`model.keys`; command-line values are
+:mod:`model.overrides`; the node types' multipliers are :mod:`model.node_types`.
 """
 
 from __future__ import annotations
 
-import difflib
 import math
-import tomllib
+import operator
+from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .node_types import M_E
 from .plasticity_params import (  # SPEC 6: stability–plasticity sections
     DefenseParams,
     DreamParams,
@@ -24,9 +25,25 @@ from .plasticity_params import (  # SPEC 6: stability–plasticity sections
     check_plasticity,
 )
 
-NODE_TYPES: tuple[str, ...] = ("default", "memory", "task", "principle", "goal")
-
 LN2 = math.log(2.0)
+
+# Keys read only when a model is built (the graph, the types, the clocks, the state's shape and
+# initial values, SPEC 6's patterns and defenses): changing one needs a new model. The model's
+# set_param refuses them; the app restarts the run for them. Prefixes end with a dot.
+RESTART_ONLY: tuple[str, ...] = (
+    "graph.",
+    "types.",
+    "clock.",
+    "environment.categories",
+    "coherence.gamma0",
+    "patterns.",
+    "defenses.",
+)
+
+
+def restart_only(key: str) -> bool:
+    """True for a dotted key that only takes effect in a new model (see RESTART_ONLY)."""
+    return key.startswith(RESTART_ONLY)
 
 
 class ParameterError(ValueError):
@@ -289,12 +306,6 @@ class Params(Section):
         return self
 
 
-# SPEC 2.2: per-type multipliers (activation decay, weight decay, resistance).
-M_E: dict[str, float] = {"default": 1.0, "memory": 0.5, "task": 5.0, "principle": 0.5, "goal": 0.5}
-M_W: dict[str, float] = {"default": 1.0, "memory": 0.5, "task": 3.0, "principle": 0.3, "goal": 0.5}
-R_TYPE: dict[str, float] = {"default": 1.0, "memory": 1.2, "task": 1.0, "principle": 1.15, "goal": 1.0}
-
-
 def types_present(p: Params) -> set[str]:
     """Node types a configuration can produce (from by_scale and non-zero fractions)."""
     present = set(p.types.by_scale.values())
@@ -318,104 +329,25 @@ def required_delta_max(p: Params) -> float:
     return max(0.0, math.log(gain / p.controller.rho_target) / m_min)
 
 
-# ----------------------------------------------------------------------------- dotted keys
+# ----------------------------------------------------------------------------- field bounds
+
+BOUND_OPS: tuple[tuple[str, str, Callable[[Any, Any], bool]], ...] = (
+    ("ge", "≥", operator.ge),
+    ("gt", ">", operator.gt),
+    ("le", "≤", operator.le),
+    ("lt", "<", operator.lt),
+)
 
 
-def parameter_keys() -> list[str]:
-    """All dotted parameter keys, e.g. ``decay.delta_E``."""
-    return [f"{s}.{f}" for s, sec in Params.model_fields.items() for f in sec.annotation.model_fields]
+def field_of(key: str) -> Any:
+    """The pydantic FieldInfo of a valid dotted key."""
+    section, name = key.split(".", 1)
+    return Params.model_fields[section].annotation.model_fields[name]
 
 
-def parameter_table() -> list[dict[str, Any]]:
-    """One row per parameter: key, default, description (the README's reference)."""
-    defaults = Params()
-    rows = []
-    for s, sec in Params.model_fields.items():
-        for f, info in sec.annotation.model_fields.items():
-            rows.append({"key": f"{s}.{f}", "default": getattr(getattr(defaults, s), f), "doc": info.description or ""})
-    return rows
-
-
-def nearest_key(key: str, candidates: list[str] | None = None) -> str | None:
-    """The valid key closest to a misspelt one, or None."""
-    candidates = candidates if candidates is not None else parameter_keys()
-    close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.5)
-    if not close:  # match on the last part alone (e.g. "delta_e" → "decay.delta_E")
-        tails = {c.split(".")[-1].lower(): c for c in candidates}
-        close = [tails[m] for m in difflib.get_close_matches(key.split(".")[-1].lower(), list(tails), n=1, cutoff=0.6)]
-    return close[0] if close else None
-
-
-def unknown_key_message(key: str, where: str = "parameter") -> str:
-    near = nearest_key(key)
-    hint = f"; did you mean '{near}'?" if near else "; see `cohlab info SCENARIO` for the valid keys"
-    return f"unknown {where} '{key}'{hint}"
-
-
-def parse_value(text: str) -> Any:
-    """Parse a command-line value as TOML (numbers, booleans, arrays, inline tables), else a string."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
-def parse_assignments(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """``["decay.delta_E=0.1", …]`` → ``{"decay.delta_E": 0.1, …}``."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ParameterError(f"--set expects key=value, got {item!r}")
-        out[key.strip()] = parse_value(value.strip())
-    return out
-
-
-def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested section tables → dotted keys (dict-valued parameters stay whole)."""
-    out: dict[str, Any] = {}
-    for k, v in tree.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and key not in _DICT_VALUED:
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
-_DICT_VALUED = {"types.by_scale", "types.fractions"}
-
-
-def resolve(*layers: dict[str, Any]) -> Params:
-    """Merge dotted-key layers (later wins), check keys, validate, and return Params.
-
-    Raises:
-        ParameterError: naming the key, the value and what is allowed.
-    """
-    valid = set(parameter_keys())
-    nested: dict[str, dict[str, Any]] = {}
-    for layer in layers:
-        for key, value in flatten(layer).items():
-            if key not in valid:
-                raise ParameterError(unknown_key_message(key))
-            section, field = key.split(".", 1)
-            nested.setdefault(section, {})[field] = value
-    try:
-        return Params.model_validate(nested)
-    except ValidationError as exc:
-        raise ParameterError(_describe(exc, nested)) from None
-
-
-def _describe(exc: ValidationError, nested: dict[str, dict[str, Any]]) -> str:
-    err = exc.errors()[0]
-    loc = [str(x) for x in err["loc"]]
-    key = ".".join(loc[:2]) if len(loc) >= 2 else (loc[0] if loc else "")
-    msg = err["msg"].removeprefix("Value error, ")
-    if len(loc) >= 2 and loc[0] in nested and loc[1] in nested[loc[0]]:
-        return f"parameter '{key}' = {nested[loc[0]][loc[1]]!r}: {msg.lower()}"
-    return f"invalid parameters{f' in {key!r}' if key else ''}: {msg}"
-
-
-def to_dotted(p: Params) -> dict[str, Any]:
-    """Params → flat dotted dict (for params.json and sweeps)."""
-    return flatten(p.model_dump(mode="json"))
+def bounds(key: str) -> list[tuple[str, float, Callable[[Any, Any], bool]]]:
+    """A field's ``Field(ge/gt/le/lt)`` limits as ``(symbol, bound, test)``, e.g. ``("≥", 0.0, operator.ge)``."""
+    meta = field_of(key).metadata
+    return [
+        (sym, getattr(m, attr), ok) for m in meta for attr, sym, ok in BOUND_OPS if getattr(m, attr, None) is not None
+    ]

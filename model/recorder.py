@@ -14,7 +14,7 @@ import numpy as np
 from .fast_tick import TickTotals
 from .graph import Graph
 from .mechanisms.levels import scale_means
-from .params import NODE_TYPES
+from .node_types import NODE_TYPES
 from .state import State
 
 TIMESERIES_FAST = (

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from .graph import Graph
-from .params import M_E, M_W, NODE_TYPES, R_TYPE, Params
+from .node_types import M_E, M_W, NODE_TYPES, R_TYPE
+from .params import Params
 
 
 @dataclass

@@ -15,7 +15,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .clocks import STIMULUS, Wake
-from .params import NODE_TYPES
+from .messages import did_you_mean
+from .node_types import NODE_TYPES
+from .registry import Registry
 
 if TYPE_CHECKING:
     from .model import CoherenceModel
@@ -85,10 +87,7 @@ class Stimulus(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> Stimulus:
         if self.kind not in KINDS:
-            from .params import nearest_key
-
-            near = nearest_key(self.kind, list(KINDS))
-            hint = f"; did you mean '{near}'?" if near else ""
+            hint = did_you_mean(self.kind, KINDS)
             raise ValueError(f"unknown stimulus kind '{self.kind}'{hint} (allowed: {', '.join(sorted(KINDS))})")
         if self.kind == "set" and self.key is None:
             raise ValueError("a 'set' stimulus needs key and value")
@@ -98,17 +97,8 @@ class Stimulus(BaseModel):
 
 
 Handler = Callable[["CoherenceModel", Stimulus, np.ndarray], None]
-KINDS: dict[str, Handler] = {}
-
-
-def stimulus_kind(name: str) -> Callable[[Handler], Handler]:
-    """Register a handler for a stimulus kind."""
-
-    def register(fn: Handler) -> Handler:
-        KINDS[name] = fn
-        return fn
-
-    return register
+KINDS: Registry = Registry("stimulus kind")
+stimulus_kind = KINDS.register  # @stimulus_kind("pulse"): register a handler for a stimulus kind
 
 
 def process(model: CoherenceModel, stim: Stimulus, nodes: np.ndarray) -> Generator[Any, Any, None]:

@@ -16,8 +16,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from model.params import ParameterError, Params, flatten, parameter_keys, resolve, unknown_key_message
+from model.keys import flatten, parameter_keys, resolve, unknown_key_message
+from model.messages import did_you_mean, first_error
+from model.params import ParameterError, Params, field_of
 from model.stimuli import Selector, Stimulus
+
+from .sweep_spec import SweepSpec
 
 SCENARIO_DIR = Path(__file__).resolve().parent
 NARRATIVE_SECTIONS = ("what_it_is", "how_it_works", "how_to_use_it", "things_to_notice", "things_to_try", "sources")
@@ -80,8 +84,7 @@ class ViewSpec(_Strict):
         for key in self.switches:
             if key not in valid:
                 raise ValueError(unknown_key_message(key, "parameter in [view] switches"))
-            section, name = key.split(".", 1)
-            if Params.model_fields[section].annotation.model_fields[name].annotation is not bool:
+            if field_of(key).annotation is not bool:
                 raise ValueError(f"[view] switches: '{key}' is not a true/false parameter")
         if self.colour_range is not None and not self.colour_range[0] < self.colour_range[1]:
             raise ValueError(f"[view] colour_range must be [lo, hi] with lo < hi, got {list(self.colour_range)}")
@@ -90,48 +93,6 @@ class ViewSpec(_Strict):
                 float(tick)
             except ValueError:
                 raise ValueError(f"[view] marks: '{tick}' is not a tick (a number such as \"600\")") from None
-        return self
-
-
-class SweepSpec(_Strict):
-    """A ready sweep (run by ``cohlab sweep SCENARIO --ready``; command-line flags add to it or override it).
-
-    ``grid`` maps parameter keys to value lists; ``ranges`` maps keys to ``[lo, hi]`` sampled by
-    ``design = "lhs"`` or ``"sobol"`` with ``samples`` points (Sobol: base samples, a power of 2);
-    ``set`` fixes parameters for every run. Keys are checked here; values against each
-    parameter's allowed range when the sweep is expanded (before any run starts).
-    """
-
-    description: str = ""
-    grid: dict[str, list[Any]] = Field(default_factory=dict)
-    ranges: dict[str, list[float]] = Field(default_factory=dict)
-    design: Literal["grid", "lhs", "sobol"] = "grid"
-    samples: int = Field(0, ge=0, le=10_000_000)
-    replicates: int = Field(1, ge=1, le=1_000_000)
-    ticks: int | None = Field(None, ge=1, le=10_000_000)
-    seed: int | None = Field(None, ge=0, description="sweep seed (run seeds derive from it); default 0")
-    timeseries: Literal["every", "summary"] | None = None
-    every: int | None = Field(None, ge=1, description="keep every k-th tick in the sweep's timeseries")
-    common_seeds: bool = Field(False, description="seeds from the sweep seed and replicate only (paired designs)")
-    set: dict[str, Any] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _check(self) -> SweepSpec:
-        valid = set(parameter_keys())
-        for table, keys in (("grid", self.grid), ("ranges", self.ranges), ("set", self.set)):
-            for key in keys:
-                if key not in valid:
-                    raise ValueError(unknown_key_message(key, f"parameter in [sweep] {table}"))
-        for key, values in self.grid.items():
-            if not values:
-                raise ValueError(f"[sweep] grid: '{key}' has no values")
-        for key, span in self.ranges.items():
-            if len(span) != 2 or span[0] > span[1]:
-                raise ValueError(f"[sweep] ranges: '{key}' must be [lo, hi] with lo ≤ hi, got {span}")
-        if self.ranges and self.design == "grid":
-            raise ValueError('[sweep] ranges need design = "lhs" or "sobol" and samples')
-        if self.design != "grid" and (not self.ranges or self.samples < 1):
-            raise ValueError(f'[sweep] design = "{self.design}" needs ranges and samples ≥ 1')
         return self
 
 
@@ -170,10 +131,7 @@ def scenario_path(name_or_path: str | Path) -> Path:
     bundled = SCENARIO_DIR / f"{name_or_path}.toml"
     if bundled.is_file():
         return bundled
-    import difflib
-
-    near = difflib.get_close_matches(str(name_or_path), list_scenarios(), n=1)
-    hint = f"; did you mean '{near[0]}'?" if near else ""
+    hint = did_you_mean(str(name_or_path), list_scenarios())
     raise ScenarioError(
         f"unknown scenario '{name_or_path}'{hint} (available: {', '.join(list_scenarios())}, or a path to a .toml file)"
     )
@@ -196,12 +154,11 @@ def parse_scenario(data: dict[str, Any], where: str = "<scenario>") -> Scenario:
     try:
         sc = Scenario.model_validate({**data, "path": where})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = f"unknown key (allowed here: {_allowed(err['loc'])})"
-        elif err["type"] == "missing":
+        where_loc, kind, msg = first_error(exc)
+        loc = ".".join(str(x) for x in where_loc)
+        if kind == "extra_forbidden":
+            msg = f"unknown key (allowed here: {_allowed(where_loc)})"
+        elif kind == "missing":
             msg = "required key is missing"
         raise ScenarioError(f"scenario file '{where}': {loc}: {msg}") from None
     try:
@@ -223,7 +180,10 @@ def _allowed(loc: tuple) -> str:
     model = tables.get(key, Stimulus if key[:1] == ("stimuli",) else None)
     if key[-1:] == ("select",) or key[-1:] == ("tracked",):
         model = Selector
-    return ", ".join(f for f in model.model_fields if f != "path") if model else "see the docs"
+    if model is None:
+        return "see the docs"
+    hidden = {"path"} | ({"scenario"} if model is SweepSpec else set())  # not table keys
+    return ", ".join(info.alias or f for f, info in model.model_fields.items() if f not in hidden)
 
 
 def narrative_text(sc: Scenario) -> str:

@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from model.graph import Graph, build_graph
-from model.params import Params, resolve
+from model.keys import resolve
+from model.params import Params
 from model.state import State, initial_state
 
 World = tuple[Graph, State, Params, np.random.Generator]

@@ -105,7 +105,7 @@ def test_forgetting_curves_show_the_fitted_half_lives_of_every_type() -> None:
     text = view.update()["title"][0]["subtext"]
     fitted = dict(re.findall(r"(\w+) ([\d.]+)", text.split("\n")[0].split(":", 1)[1]))
     p = s.model.params
-    from model.params import M_E
+    from model.node_types import M_E
 
     for t, h in fitted.items():  # ln2/(δ_E·m_E): the analytic half-life of free exponential decay
         want = math.log(2) / (p.decay.delta_E * M_E[t])

@@ -12,7 +12,8 @@ from model import CoherenceModel
 from model.mechanisms.consolidation import select
 from model.mechanisms.decay import consolidated_retention
 from model.mechanisms.resistance import resistance
-from model.params import NODE_TYPES, ConsolidationParams
+from model.node_types import NODE_TYPES
+from model.params import ConsolidationParams
 
 
 def test_consolidated_retention_never_faster_and_capped() -> None:

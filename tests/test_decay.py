@@ -9,7 +9,7 @@ import pytest
 
 from analysis.runner import run_scenario
 from model import CoherenceModel
-from model.params import M_E, M_W, NODE_TYPES
+from model.node_types import M_E, M_W, NODE_TYPES
 
 LN2 = math.log(2)
 

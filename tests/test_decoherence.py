@@ -15,7 +15,8 @@ from analysis.export import scales_frame
 from model.mechanisms.coherence import response
 from model.mechanisms.decoherence import scatter
 from model.model import CoherenceModel
-from model.params import ParameterError, resolve
+from model.keys import resolve
+from model.params import ParameterError
 from scenarios.loader import SCENARIO_DIR, parse_scenario
 
 

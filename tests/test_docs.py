@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cohlab.docs import README, update
-from model.params import parameter_keys
+from model.keys import parameter_keys
 from model.recorder import NODES_COLUMNS, SCALES_COLUMNS, TIMESERIES_COLUMNS, TIMESERIES_DOCS
 
 

@@ -14,15 +14,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from analysis.metrics import summarize
 from analysis.runner import run_scenario
+from analysis.summary import summarize
 from model import CoherenceModel, ParameterError
+from model.keys import resolve
 from model.mechanisms import curriculum, decay, dream, spreading
 from model.mechanisms.adam import BETA1, BETA2, EPS, HebbianAdam, apply_masked_budget
 from model.mechanisms.episodic import EpisodicBuffer
 from model.mechanisms.patterns import grow_patterns, neighbour_mask
 from model.mechanisms.recall import f1, recall_activation, top_k
-from model.params import resolve
 from scenarios import load_scenario
 
 SCENARIO = "stability_plasticity"

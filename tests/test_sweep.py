@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from analysis.sweep import CHAOS_ENV, build_spec, derive_seed, design_points
+from analysis.sweep.design import CHAOS_ENV, build_spec, derive_seed, design_points
 from cohlab.cli import main
 
 BIN = Path(sys.executable).parent
@@ -87,7 +87,7 @@ def test_seeds_derive_from_the_sweep_seed_parameters_and_replicate() -> None:
     a = derive_seed(0, {"x": 1.0}, 0)
     assert a == derive_seed(0, {"x": 1.0}, 0) and 0 <= a < 2**63
     assert len({a, derive_seed(0, {"x": 1.0}, 1), derive_seed(1, {"x": 1.0}, 0), derive_seed(0, {"x": 2.0}, 0)}) == 4
-    from analysis.sweep import make_tasks
+    from analysis.sweep.design import make_tasks
 
     grid = ["decay.delta_E=0.02,0.04"]
     seeds = [t.seed for t in make_tasks(build_spec("forgetting_curves", grid=grid, replicates=2))]
@@ -314,7 +314,7 @@ def test_ready_sweep_and_flags_that_override_it(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["criticality", "temperature_sweep"])
 def test_other_ready_tables_expand(name: str) -> None:
-    from analysis.sweep import make_tasks
+    from analysis.sweep.design import make_tasks
 
     spec = build_spec(name, ready=True, ticks=10)
     tasks = make_tasks(spec)  # validated, every point
@@ -395,7 +395,7 @@ def test_mesa_batch_run_works_with_the_model(processes: int) -> None:
 
 
 def test_resume_accepts_a_spec_written_before_new_fields(tmp_path: Path) -> None:
-    from analysis.sweep import prepare, spec_document
+    from analysis.sweep.store import prepare, spec_document
 
     spec = build_spec("forgetting_curves", grid=["decay.delta_E=0.02,0.04"])
     doc = spec_document(spec)

@@ -15,7 +15,7 @@ from typing import Any
 import solara
 
 from model import ParameterError
-from model.params import to_dotted
+from model.keys import to_dotted
 
 from .session import Session, needs_restart
 from .views import pinned_label

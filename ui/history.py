@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from model.params import NODE_TYPES
+from model.node_types import NODE_TYPES
 from model.recorder import NODES_COLUMNS, SCALES_COLUMNS, TIMESERIES_COLUMNS
 
 if TYPE_CHECKING:

@@ -17,7 +17,9 @@ from typing import Any
 import solara
 
 from model import ParameterError
-from model.params import Params, parse_value, to_dotted
+from model.keys import to_dotted
+from model.overrides import parse_value
+from model.params import Params, bounds
 from scenarios.loader import NARRATIVE_SECTIONS, Scenario
 
 from .session import Session, needs_restart
@@ -45,18 +47,14 @@ class FieldSpec:
     is_str: bool
 
 
-def _allowed(meta: list[Any]) -> str:
-    """The range from a field's ``Field(ge/gt/le/lt)`` metadata, e.g. ``0 ≤ x ≤ 1``."""
+def _allowed(key: str) -> str:
+    """The range from a field's ``Field(ge/gt/le/lt)`` limits, e.g. ``0 ≤ x ≤ 1``."""
     lo = hi = ""
-    for m in meta:
-        if getattr(m, "ge", None) is not None:
-            lo = f"{m.ge:g} ≤ "
-        elif getattr(m, "gt", None) is not None:
-            lo = f"{m.gt:g} < "
-        elif getattr(m, "le", None) is not None:
-            hi = f" ≤ {m.le:g}"
-        elif getattr(m, "lt", None) is not None:
-            hi = f" < {m.lt:g}"
+    for sym, bound, _ in bounds(key):
+        if sym in "≥>":
+            lo = f"{bound:g} {'≤' if sym == '≥' else '<'} "
+        else:
+            hi = f" {sym} {bound:g}"
     return f"{lo}x{hi}" if lo or hi else ""
 
 
@@ -73,7 +71,7 @@ def field_specs() -> dict[str, FieldSpec]:
                 kind, choices = "choice", typing.get_args(ann)
             else:
                 kind, choices = "text", ()
-            out[key] = FieldSpec(key, kind, choices, info.description or "", _allowed(info.metadata), ann is str)
+            out[key] = FieldSpec(key, kind, choices, info.description or "", _allowed(key), ann is str)
     return out
 
 
@@ -92,7 +90,7 @@ def mentioned_keys(sc: Scenario) -> list[str]:
 
 def default_keys(sc: Scenario, params: Params) -> list[str]:
     """The most useful keys of a scenario: those its narrative names, those it sets, then per mechanism."""
-    from model.params import flatten
+    from model.keys import flatten
 
     own = [k for k in flatten(sc.params) if k in SPECS and not k.startswith(("types.", "graph.lateral", "graph.w0"))]
     keys = mentioned_keys(sc) + own

@@ -22,20 +22,15 @@ import numpy as np
 
 from analysis import graph_views as gv
 from model import CoherenceModel, ParameterError
-from model.model import STRUCTURAL
-from model.params import resolve, to_dotted
+from model.keys import resolve, to_dotted
+from model.params import restart_only
 from scenarios.loader import Scenario, load_scenario
 
 from .history import History
 
 REBUILD = object()  # what a view's update() returns when its chart must be rebuilt (e.g. ρ* changed)
-# keys that shape the graph, the state or the clocks: a change needs a rebuilt model (the model's own
-# STRUCTURAL list, plus the clocks' periods and initial values that only matter at the build)
-RESTART_PREFIXES = tuple(dict.fromkeys((*STRUCTURAL, "graph.", "types.", "clock.", "environment.", "coherence.gamma0")))
-
-
-def needs_restart(key: str) -> bool:
-    return key.startswith(RESTART_PREFIXES)
+# keys that shape the graph, the state or the clocks: a change needs a rebuilt model
+needs_restart = restart_only
 
 
 @dataclass(frozen=True)
@@ -193,7 +188,7 @@ class Session:
     @cached_property
     def tracked_groups(self) -> list[TrackedGroup]:
         """The tracked nodes grouped as the scenario names them (labelled selectors), else one per node."""
-        from model.params import NODE_TYPES
+        from model.node_types import NODE_TYPES
 
         tracked = self.history.tracked
         pos = {int(n): i for i, n in enumerate(tracked)}

@@ -18,7 +18,7 @@ import numpy as np
 from plotly.colors import get_colorscale, sample_colorscale
 
 from analysis import graph_views as gv
-from model.params import NODE_TYPES
+from model.node_types import NODE_TYPES
 
 from . import layout
 from .session import REBUILD, Session
@@ -369,7 +369,7 @@ def _value(v: Any) -> str:
 
 def pinned_label(pinned: Session, current: Session) -> str:
     """ "pinned: …" naming what differs between the pinned run and the current one (the user's changes and seed)."""
-    from model.params import to_dotted
+    from model.keys import to_dotted
 
     a = to_dotted(pinned.scenario.resolve_params(pinned.overrides))
     b = to_dotted(current.scenario.resolve_params(current.overrides))
@@ -1395,7 +1395,7 @@ class OrderVsTView(View):
 
     def segments(self) -> list[tuple[float, float, float]]:
         """(T, start, end) of each stretch of the run at one temperature, the current one last (end = now)."""
-        from model.params import to_dotted
+        from model.keys import to_dotted
 
         changes = [c for c in getattr(self.s, "applied", []) if "phase.T" in c["changes"]]
         T = changes[0]["before"]["phase.T"] if changes else to_dotted(self.model.params)["phase.T"]

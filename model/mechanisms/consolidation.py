@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..params import NODE_TYPES, ConsolidationParams
+from ..node_types import NODE_TYPES
+from ..params import ConsolidationParams
 from ..state import State
 
 _MEMORY, _TASK = NODE_TYPES.index("memory"), NODE_TYPES.index("task")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import Graph
-from ..params import NODE_TYPES
+from ..node_types import NODE_TYPES
 from ..state import State, r_type_lookup
 
 _TASK = NODE_TYPES.index("task")
