@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from analysis.export import scales_frame
+from model.keys import resolve
 from model.mechanisms.coherence import response
 from model.mechanisms.decoherence import scatter
 from model.model import CoherenceModel
-from model.keys import resolve
 from model.params import ParameterError
 from scenarios.loader import SCENARIO_DIR, parse_scenario
 
