@@ -580,6 +580,76 @@ static PyObject *persist(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* coherence(level_start, parent, first_child, n_children, alive, w, x, gamma, C, g, lam, child_weight, target, eta)
+ * Coherence backpropagation (5.3) after the inputs x: forward bottom-up (g, C and Σ w over alive children),
+ * the adjoint λ top-down from the current γ, then the γ step of internal nodes; one pass per depth. */
+static PyObject *coherence(PyObject *self, PyObject *args) {
+    Bufs B = {.n = 0};
+    if (!arg_count(args, 14, "coherence")) return NULL;
+    Py_ssize_t L = PyObject_Length(PyTuple_GET_ITEM(args, 0)) - 1, n = PyObject_Length(PyTuple_GET_ITEM(args, 4));
+    if (!tree_sizes(L, n, 1)) return NULL;
+    const int64_t *ls = arg_buf(&B, args, 0, "level_start", 8, L + 1, 0);
+    const int64_t *par = ls ? arg_buf(&B, args, 1, "parent", 8, n, 0) : NULL;
+    const int64_t *fc = par ? arg_buf(&B, args, 2, "first_child", 8, n, 0) : NULL;
+    const int64_t *nc = fc ? arg_buf(&B, args, 3, "n_children", 8, n, 0) : NULL;
+    const uint8_t *a = nc ? arg_buf(&B, args, 4, "alive", 1, n, 0) : NULL;
+    const double *w = a ? arg_buf(&B, args, 5, "w", 8, n, 0) : NULL;
+    const double *x = w ? arg_buf(&B, args, 6, "x", 8, n, 0) : NULL;
+    double *gam = x ? arg_buf(&B, args, 7, "gamma", 8, n, 1) : NULL;
+    double *C = gam ? arg_buf(&B, args, 8, "C", 8, n, 1) : NULL;
+    double *g = C ? arg_buf(&B, args, 9, "g", 8, n, 1) : NULL;
+    double *lam = g ? arg_buf(&B, args, 10, "lam", 8, n, 1) : NULL;
+    double *cw = lam ? arg_buf(&B, args, 11, "child_weight", 8, n, 1) : NULL;
+    double target = arg_double(args, 12), eta = arg_double(args, 13);
+    if (!cw || PyErr_Occurred() || !ends_at(ls, L, n)) {
+        bufs_release(&B);
+        return NULL;
+    }
+    int nt = team(n);
+    Py_ssize_t nb = n_blocks(n);
+    Py_BEGIN_ALLOW_THREADS
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        for (Py_ssize_t d = L - 1; d >= 0; d--) { /* forward, bottom-up */
+#pragma omp for schedule(dynamic, 1024)
+            for (Py_ssize_t i = ls[d]; i < ls[d + 1]; i++) {
+                double num = 0.0, den = 0.0;
+                for (int64_t c = fc[i]; c < fc[i] + nc[i]; c++) {
+                    double lw = a[c] ? w[c] : 0.0;
+                    num += lw * C[c];
+                    den += lw;
+                }
+                den = a[i] ? den : 0.0;
+                g[i] = den > 0.0 ? num / den : 0.0;
+                C[i] = den > 0.0 ? tanh(gam[i] * g[i]) : a[i] ? x[i] : 0.0;
+                cw[i] = den;
+            }
+        }
+#pragma omp single
+        lam[0] = a[0] ? 2.0 * (C[0] - target) : 0.0;
+        for (Py_ssize_t d = 1; d < L; d++) { /* adjoint, top-down, from the current γ */
+#pragma omp for schedule(dynamic, 1024)
+            for (Py_ssize_t i = ls[d]; i < ls[d + 1]; i++) {
+                int64_t p = par[i];
+                double sent = lam[p] * gam[p] * (1.0 - C[p] * C[p]), den = cw[p];
+                lam[i] = a[0] ? sent * (den > 0.0 ? (a[i] ? w[i] : 0.0) / den : 0.0) : 0.0;
+            }
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (Py_ssize_t blk = 0; blk < nb; blk++) { /* learning: internal nodes with alive children */
+            Py_ssize_t lo = blk * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
+            for (Py_ssize_t i = lo; i < hi; i++) {
+                if (!(cw[i] > 0.0)) continue;
+                double v = gam[i] - eta * lam[i] * (1.0 - C[i] * C[i]) * g[i];
+                gam[i] = v < 0.0 ? 0.0 : v > 10.0 ? 10.0 : v;
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    bufs_release(&B);
+    Py_RETURN_NONE;
+}
+
 /* level_sums(level_start, alive, out, x_0, x_1, ...)
  * out[d, 0] = alive nodes at depth d, out[d, 1 + k] = Σ x_k over them, summed in node order (the order of
  * np.bincount, so the same bits as the numpy per-scale means). One pass per array, no temporaries. */
@@ -671,6 +741,7 @@ static PyMethodDef methods[] = {
     {"slow_weights", slow_weights, METH_VARARGS, "Weight decay, Hebbian step, clips and budget (SPEC 5.1, 5.2)."},
     {"observe", observe, METH_VARARGS, "The observed reality q of every node (SPEC 5.4)."},
     {"persist", persist, METH_VARARGS, "Income, baseline, D_KL, R, pressure and the step of theta (SPEC 5.4)."},
+    {"coherence", coherence, METH_VARARGS, "Coherence forward, adjoint and the step of gamma (SPEC 5.3)."},
     {"level_sums", level_sums, METH_VARARGS, "Alive count and sums per depth."},
     {"set_threads", set_threads, METH_VARARGS, "Number of threads of the parallel passes."},
     {"get_threads", get_threads, METH_NOARGS, "Number of threads of the parallel passes."},

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from . import kernels
 from .graph import Graph
-from .mechanisms import criticality, decay, persistence, spreading, weights
+from .mechanisms import coherence, criticality, decay, persistence, spreading, weights
 from .node_types import M_W, NODE_TYPES
 from .params import ParameterError, Params
 from .state import State
@@ -118,6 +118,10 @@ class NumpyTick:
             weights.hebbian(graph, st, p, weights.window_mean(st))
         return removed
 
+    def coherence(self, graph: Graph, st: State, p: Params, rng: np.random.Generator) -> dict[str, Any]:
+        """5.3: ``coherence.coherence_slow_tick``."""
+        return coherence.coherence_slow_tick(graph, st, p, rng)
+
     def persistence(
         self, graph: Graph, st: State, p: Params, rng: np.random.Generator, slow_tick_index: int
     ) -> dict[str, Any]:
@@ -195,6 +199,16 @@ class CompiledTick:
         )  # fmt: skip
         before_W, before_w, after_W, after_w = self.weight_sums.sum(axis=0)
         return float((before_W + before_w) - (after_W + after_w))
+
+    def coherence(self, graph: Graph, st: State, p: Params, rng: np.random.Generator) -> dict[str, Any]:
+        """5.3 after the inputs (``coherence.leaf_input``): forward, adjoint and γ step compiled, one pass per depth."""
+        x = coherence.leaf_input(graph, st, p, rng)
+        g, cp = graph, p.coherence
+        kernels.coherence(
+            g.level_start, g.parent, g.first_child, g.n_children, st.alive.view(np.uint8), st.w, x,
+            st.gamma, st.C, st.g, st.lam, self.av[0], cp.target, cp.eta,
+        )  # fmt: skip
+        return coherence.summary(graph, st, cp.target)
 
     def persistence(
         self, graph: Graph, st: State, p: Params, rng: np.random.Generator, slow_tick_index: int

@@ -83,3 +83,4 @@ if _fastcore is not None:
     observe = _fastcore.observe
     persist = _fastcore.persist
     level_sums = _fastcore.level_sums
+    coherence = _fastcore.coherence

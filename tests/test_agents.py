@@ -23,3 +23,17 @@ def test_one_agent_per_node_viewing_the_arrays() -> None:
     m.step()
     assert a.energy == m.state.E[4]
     assert len(m.agents) == m.graph.n  # created once, never again
+
+
+def test_the_views_are_made_once_at_the_first_look() -> None:
+    """A 10⁷-node run that never looks at its agents does not pay for 10⁷ Mesa objects (SPEC 11)."""
+    from agents import NodeAgent
+
+    m = CoherenceModel(seed=0)
+    m.run(3)
+    assert len(m._agents) == 0  # nothing made yet
+    assert m.agent_types == [NodeAgent]
+    assert len(m.agents_by_type[NodeAgent]) == len(m.agents) == m.graph.n
+    first = {a.index: a for a in m.agents}
+    m.step()
+    assert {a.index: a for a in m.agents} == first  # the same objects: made once

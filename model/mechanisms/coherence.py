@@ -83,15 +83,19 @@ def coherence_slow_tick(graph: Graph, st: State, params: Params, rng: np.random.
     x = leaf_input(graph, st, params, rng)
     live_weight = np.where(st.alive, st.w, 0.0)
     child_weight = _forward(graph, st, x, live_weight)
-    root_alive = bool(st.alive[0])
-    err = float((st.C[0] - cp.target) ** 2) if root_alive else math.nan
     _adjoint(graph, st, cp.target, live_weight, child_weight)
     learns = child_weight > 0  # alive internal nodes with alive children (dormant nodes have 0)
     step = cp.eta * st.lam * (1.0 - st.C**2) * st.g
     st.gamma[:] = np.where(learns, np.clip(st.gamma - step, GAMMA_MIN, GAMMA_MAX), st.gamma)
+    return summary(graph, st, cp.target)
+
+
+def summary(graph: Graph, st: State, target: float) -> dict[str, Any]:
+    """What ``coherence_slow_tick`` returns, read from the state after the step (learning leaves C as it was)."""
+    root_alive = bool(st.alive[0])
     _, (C_by_scale, gamma_by_scale, lam_by_scale) = scale_means(graph, st.alive, st.C, st.gamma, st.lam)
     return {
-        "err": err,
+        "err": float((st.C[0] - target) ** 2) if root_alive else math.nan,
         "C_root": float(st.C[0]) if root_alive else math.nan,
         "C_by_scale": C_by_scale,
         "gamma_by_scale": gamma_by_scale,
