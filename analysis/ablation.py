@@ -33,6 +33,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from . import generalization
+from .claims import Claim, Estimate, direction
+from .claims import paired as paired_estimate
+
 FLAGS = ("coarse_scaling", "frozen_context", "diversity", "small_steps", "two_stage", "dream_loop")
 METRICS = ("acquisition_A", "retention_A", "acquisition_B", "forgetting", "chance")
 PREFIX = "stability_plasticity."
@@ -216,6 +220,113 @@ def paired_differences(runs: pd.DataFrame) -> pd.DataFrame:
             p = float(stats.ttest_rel(wide[m][a], wide[m][b]).pvalue) if d.std() > 0 else math.nan
             rows.append({"a": a, "b": b, "metric": m, "diff": float(d.mean()), "ci95": ci95(d), "p": p})
     return pd.DataFrame(rows)
+
+
+COMMAND = "cohlab sweep stability_plasticity --ready --out runs/ablation && cohlab analyze runs/ablation"
+
+
+def verdict_frozen_context(learns: Estimate, forgetting: Estimate, acquisition: Estimate) -> str:
+    """Seed 001 prediction 3 from three intervals (pure function, see tests).
+
+    Args:
+        learns: acquisition_A with frozen_context on, minus chance (does the response pattern change?).
+        forgetting: frozen_context's effect on forgetting (on − off).
+        acquisition: frozen_context's effect on acquisition_A (on − off).
+
+    Returns:
+        "refuted" if nothing is learned or forgetting rises; "confirmed" if it learns, forgets less
+        and acquires no less; "partly" otherwise (e.g. less forgetting bought with less learning).
+    """
+    if direction(learns) <= 0 or direction(forgetting) > 0:
+        return "refuted"
+    if direction(forgetting) < 0 and direction(acquisition) >= 0:
+        return "confirmed"
+    return "partly"
+
+
+def verdict_all_six(forgetting: list[Estimate], retention: list[Estimate]) -> str:
+    """Seed 001 prediction 5: all six against each single defense (paired differences all six − single).
+
+    "confirmed" if all six forget significantly less AND retain significantly more than every
+    single defense; "refuted" if they beat no single defense on either measure; "partly" otherwise.
+    """
+    fewer = [direction(e) < 0 for e in forgetting]
+    more = [direction(e) > 0 for e in retention]
+    if all(fewer) and all(more):
+        return "confirmed"
+    if not any(fewer) and not any(more):
+        return "refuted"
+    return "partly"
+
+
+def claims(directory: Path) -> list[Claim]:
+    """Seed 001 predictions 3 and 5 from the 64-combination ablation sweep (common seeds: paired)."""
+    runs = pd.read_csv(Path(directory) / "runs.csv")
+    if not is_ablation(runs):
+        return []
+    ok = load_runs(directory)
+    effects = main_effects(ok).set_index(["defense", "metric"])
+
+    def effect(f: str, m: str) -> Estimate:
+        r = effects.loc[(f, m)]
+        return Estimate(float(r["effect"]), float(r["ci95"]), int(r["n_on"] + r["n_off"]))
+
+    single = {f: ok[(ok["n_on"] == 1) & ok[f"defenses.{f}"]].set_index("seed") for f in FLAGS}
+    six = ok[ok["n_on"] == len(FLAGS)].set_index("seed")
+    frozen = single["frozen_context"]
+    learns = paired_estimate(frozen[PREFIX + "acquisition_A"], frozen[PREFIX + "chance"])
+    f_eff, a_eff = effect("frozen_context", "forgetting"), effect("frozen_context", "acquisition_A")
+
+    def vs(f: str, m: str) -> Estimate:
+        seeds = six.index.intersection(single[f].index)
+        return paired_estimate(six.loc[seeds, PREFIX + m], single[f].loc[seeds, PREFIX + m])
+
+    d_forget = {f: vs(f, "forgetting") for f in FLAGS}
+    d_retain = {f: vs(f, "retention_A") for f in FLAGS}
+    n = len(six)
+    best = max(FLAGS, key=lambda f: d_forget[f].mean)  # the single defense that forgets least next to all six
+    rows = [
+        Claim(
+            id="001-P3",
+            source="001",
+            claim="Context-frozen training will change response patterns without degrading context understanding",
+            verdict=verdict_frozen_context(learns, f_eff, a_eff),
+            numbers=(
+                f"frozen_context alone: acquisition_A − chance {learns.text(signed=True)} (paired, {learns.n} seeds); "
+                f"main effect over {f_eff.n} runs: forgetting {f_eff.text(signed=True)}, "
+                f"acquisition_A {a_eff.text(signed=True)}; context edges never change (by construction, tested)"
+            ),
+            command=COMMAND,
+        ),
+        Claim(
+            id="001-P5",
+            source="001",
+            claim="The multi-scale defense will be more robust than any single technique",
+            verdict=verdict_all_six(list(d_forget.values()), list(d_retain.values())),
+            numbers=(
+                f"all six − single defense, paired over {n} seeds: forgetting lower than "
+                f"{sum(direction(e) < 0 for e in d_forget.values())}/6 singles, retention_A higher than "
+                f"{sum(direction(e) > 0 for e in d_retain.values())}/6; against {best}: forgetting "
+                f"{d_forget[best].text(signed=True)}, retention_A {d_retain[best].text(signed=True)}"
+            ),
+            command=COMMAND,
+        ),
+    ]
+    rows.append(
+        Claim(
+            id="001-substrate",
+            source="001",
+            claim="The stability-plasticity problem has the same structure whether the substrate is biological "
+            "neurons or transformer weights",
+            verdict="not testable",
+            numbers="",
+            command="",
+            why="the model has one substrate, a graph with Hebbian weights: neither neurons nor transformers",
+        )
+    )
+    if generalization.has_heldout(ok):
+        rows.insert(0, generalization.claim_p2(ok, ok["defenses"]))
+    return rows
 
 
 def main(argv: list[str]) -> int:

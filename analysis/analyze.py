@@ -37,7 +37,7 @@ from scipy import stats
 
 from scenarios.sweep_spec import SweepError
 
-from . import ablation
+from . import ablation, claims
 from .sweep.design import sobol_problem
 from .sweep.store import RUNS_FIXED, RUNS_TAIL
 
@@ -64,9 +64,9 @@ class Report:
     sections: list[str] = field(default_factory=list)  # extra text (the ablation's headline table)
 
     def text(self, n_metrics: int = 4) -> str:
-        dest = self.directory / "analysis"
         lines = [f"{self.runs} runs ({self.ok} ok, {self.failed} failed), {len(self.metrics)} varying metrics"]
-        lines.append(f"wrote {len(self.files)} files to {dest}: " + ", ".join(p.name for p in self.files))
+        names = ", ".join(str(Path(p).relative_to(self.directory)) for p in self.files)
+        lines.append(f"wrote {len(self.files)} files to {self.directory}: {names}")
         main = main_metrics(self.metrics)[:n_metrics]
         for p, table in self.tables.items():
             shown = pd.DataFrame({"n": table["n"]})
@@ -143,8 +143,10 @@ def summary_table(runs: pd.DataFrame, ok: pd.DataFrame, keys: list[pd.Series], m
 
 
 def analyze(out: Path) -> Report:
-    """Write DIR/analysis/ and return what was found."""
+    """Write DIR/analysis/ (and DIR/claims.json where the scenario has claims) and return what was found."""
     out = Path(out)
+    if (out / "summary.json").is_file() and not (out / "runs.csv").exists():
+        return analyze_run(out)
     runs, spec = load(out)
     varied = [p for p in dict.fromkeys([*spec["grid"], *spec["ranges"]]) if p in runs.columns]
     ok = runs[runs["status"] == "ok"]
@@ -183,7 +185,28 @@ def analyze(out: Path) -> Report:
         ]
     if not metrics:
         report.notes.append("no numeric metric varies across the ok runs: tables hold counts only, no plots")
+    _add_claims(report)
     return report
+
+
+def analyze_run(out: Path) -> Report:
+    """A single run directory: only its claims (``claims.json``) are analysed."""
+    report = Report(out, 1, 1, 0, [], [])
+    _add_claims(report)
+    if not report.files:
+        raise SweepError(f"'{out}' is a run directory whose scenario has no claims to analyse; analyze takes a sweep")
+    return report
+
+
+def _add_claims(report: Report) -> None:
+    """Write DIR/claims.json (analysis/claims.py) and show its verdicts."""
+    path = claims.write_for(report.directory)  # its analyzer may write its own tables into analysis/ too
+    extra = sorted((report.directory / "analysis").glob("*")) if (report.directory / "analysis").is_dir() else []
+    report.files += [f for f in extra if f not in report.files]
+    if path is not None:
+        report.files.append(path)
+        rows = claims.read_claims(path)
+        report.sections += ["", "claims of the source documents:", *(f"{c.id:10s} {c.verdict}" for c in rows)]
 
 
 def _save_csv(table: pd.DataFrame, path: Path, index: bool = True) -> Path:

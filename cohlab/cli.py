@@ -219,7 +219,8 @@ def sweep(
 @main.command()
 @click.argument("directory", type=click.Path(path_type=Path))
 def analyze(directory: Path) -> None:
-    """Summarise the sweep in DIRECTORY into DIRECTORY/analysis: mean and 95 % CI tables, plots, Sobol indices."""
+    """Summarise the sweep in DIRECTORY into DIRECTORY/analysis (mean and 95 % CI tables, plots, Sobol indices)
+    and its claims of the source documents into DIRECTORY/claims.json (also for a run directory)."""
     from analysis.analyze import analyze as run_analysis
     from scenarios.sweep_spec import SweepError
 

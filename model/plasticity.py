@@ -16,6 +16,11 @@ Processes (all at stimulus priority, so a trial's injection enters the fast tick
   test A and B, then stop (``model.running = False``);
 - with ``defenses.dream_loop``, the *sleep clock*: every ``dream.every`` ticks (× 1/f with
   small steps) it marks a sleep as due; the curriculum sleeps at its next trial boundary;
+  with ``dream.source = "real"`` (the control of seed 001's prediction 4) a sleep generates
+  and filters dreams as usual but replays as many real stored episodes (drawn at random)
+  in their place;
+- with ``recall.heldout``, held-out cues (``mechanisms/heldout.py``) are drawn at build time
+  and scored in the untrained weights and after the schedule;
 - with ``recall.every`` > 0, extra read-only recall tests for the curves over time.
 
 Every trial starts at the first fast tick after a slow tick and lasts whole slow windows, so
@@ -42,6 +47,7 @@ from .clocks import STIMULUS, Wake
 from .mechanisms import curriculum, dream
 from .mechanisms.adam import HebbianAdam, apply_masked_budget, hebbian_signal
 from .mechanisms.episodic import EpisodicBuffer
+from .mechanisms.heldout import by_kind, make_heldout
 from .mechanisms.patterns import Pattern, grow_patterns, reverse_entries, split
 from .mechanisms.recall import recall_scores
 
@@ -49,6 +55,7 @@ if TYPE_CHECKING:
     from .model import CoherenceModel
 
 SPAWN_KEY = 4  # the model's own streams use spawn keys 0–3
+HELDOUT_KEY = 5  # the held-out cues' own stream: switching them on changes nothing else
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,13 @@ class Plasticity:
         self._rev = reverse_entries(model.graph)
         chance = self.test("chance")
         self.results.update(chance_A=chance["A"], chance_B=chance["B"], chance=chance["all"])
+        self.heldout = []
+        if p.recall.heldout:
+            rng_heldout = np.random.default_rng(np.random.SeedSequence(model.seed, spawn_key=(HELDOUT_KEY,)))
+            self.heldout = make_heldout(
+                model.graph.n, self.patterns, rng_heldout, p.recall.heldout_noise, p.recall.heldout_keep
+            )
+            self.results["heldout_chance"] = by_kind(self.heldout, self.heldout_scores())
         env = model.env
         env.process(self._curriculum())
         if d.dream_loop:
@@ -117,6 +131,13 @@ class Plasticity:
         m = self.model
         pats = [self.patterns[k] for k in ids]
         return recall_scores(m.graph, m.state, m.params, [q.cue for q in pats], [q.response for q in pats])
+
+    def heldout_scores(self) -> np.ndarray:
+        """Recall F1 of every held-out cue (``mechanisms/heldout.py``) in the current weights; touches nothing."""
+        m = self.model
+        return recall_scores(
+            m.graph, m.state, m.params, [h.cue for h in self.heldout], [h.target for h in self.heldout]
+        )
 
     def test(self, label: str) -> dict[str, Any]:
         """Score every pattern, record the row in ``history`` and emit ``recall.test``."""
@@ -176,6 +197,8 @@ class Plasticity:
         for pid in self.plan_B:
             yield from self._present(pid, "B")
         final = self.test("final")
+        if self.heldout:
+            self.results["heldout"] = by_kind(self.heldout, self.heldout_scores())
         self.results.update(
             retention_A=final["A"],
             acquisition_B=final["B"],
@@ -249,6 +272,10 @@ class Plasticity:
             else np.zeros(0)
         )
         kept = [k for k, s in enumerate(scores) if s > p.dream.threshold]
+        if p.dream.source == "real" and kept:  # the control: as many replays, of real stored episodes
+            dreams = [episodes[j] for j in self.rng.integers(len(episodes), size=len(kept))]
+            halves = [split(d) for d in dreams]
+            kept = list(range(len(dreams)))
         replayed = 0
         for k in kept:
             yield from self._trial("dream", "dream", "sleep", dreams[k], halves[k][1], learn=True)
@@ -295,6 +322,9 @@ class Plasticity:
                 kind: sum(1 for t in self.trials if t["kind"] == kind) for kind in ("present", "replay", "dream")
             },
         }
+        if self.heldout:
+            out["heldout"] = r.get("heldout") or dict.fromkeys(("noisy", "partial", "recombined"))
+            out["heldout_chance"] = r["heldout_chance"]
         if self.dream_cycles:
             out["dream"] = {
                 "cycles": len(self.dream_cycles),

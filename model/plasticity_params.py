@@ -40,6 +40,13 @@ class RecallParams(_Section):
 
     ticks: int = Field(10, ge=1, le=100_000, description="ticks the cue is held while activation spreads")
     every: int = Field(0, ge=0, le=10_000_000, description="extra recall tests every this many ticks (0 = none)")
+    heldout: bool = Field(
+        False, description="also score held-out cues never presented in training (noisy, partial, recombined)"
+    )
+    heldout_noise: float = Field(
+        0.25, gt=0.0, le=1.0, description="fraction of a cue's nodes replaced by non-pattern nodes in a noisy cue"
+    )
+    heldout_keep: float = Field(0.5, gt=0.0, lt=1.0, description="fraction of a cue's nodes kept in a partial cue")
 
 
 class DefenseParams(_Section):
@@ -75,6 +82,10 @@ class DreamParams(_Section):
     count: int = Field(6, ge=1, le=10_000, description="dream scenarios generated per sleep")
     threshold: float = Field(0.5, ge=0.0, le=1.0, description="a dream is kept (and replayed) if its recall F1 > this")
     attempts: int = Field(20, ge=1, le=10_000, description="walks tried per requested dream before giving up")
+    source: Literal["dreams", "real"] = Field(
+        "dreams",
+        description="what a sleep replays: its kept `dreams`, or as many `real` stored episodes (the control)",
+    )
 
 
 def check_plasticity(p: Any) -> None:

@@ -49,6 +49,9 @@ class Header(_Strict):
     ticks: int = Field(ge=1, le=10_000_000)
     tracked: list[Selector] = Field(default_factory=list)
     metrics: str = Field("generic", description="which summary metrics analysis computes")
+    extends: str | None = Field(
+        None, description="a bundled scenario whose params, stimuli and tracked nodes this one starts from"
+    )
 
 
 class Narrative(_Strict):
@@ -146,7 +149,39 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         raise ScenarioError(f"scenario file '{path}': TOML syntax error: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"scenario file '{path}' cannot be read: {exc}") from None
-    return parse_scenario(data, str(path))
+    return parse_scenario(inherit(data, str(path)), str(path))
+
+
+def inherit(data: dict[str, Any], where: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Apply ``[scenario] extends = "NAME"``: the base's ``[params]`` under this file's (a deep merge), and
+    its ``[[stimuli]]`` and ``tracked`` unless this file gives its own (``stimuli = []`` for none)."""
+    header = data.get("scenario")
+    base_name = header.get("extends") if isinstance(header, dict) else None
+    if base_name is None:
+        return data
+    if not isinstance(base_name, str) or base_name not in list_scenarios():
+        raise ScenarioError(
+            f"scenario file '{where}': scenario.extends: {base_name!r} is not a bundled scenario "
+            f"(available: {', '.join(list_scenarios())})"
+        )
+    seen = seen or (str(header.get("name", where)),)
+    if base_name in seen:
+        raise ScenarioError(f"scenario file '{where}': scenario.extends: a cycle ({' → '.join([*seen, base_name])})")
+    path = SCENARIO_DIR / f"{base_name}.toml"
+    base = inherit(tomllib.loads(path.read_text(encoding="utf-8")), str(path), (*seen, base_name))
+    out = {**data, "params": _merge(base.get("params", {}), data.get("params", {}))}
+    if "stimuli" not in data and "stimuli" in base:
+        out["stimuli"] = base["stimuli"]
+    if "tracked" not in header and "tracked" in base.get("scenario", {}):
+        out["scenario"] = {**header, "tracked": base["scenario"]["tracked"]}
+    return out
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def parse_scenario(data: dict[str, Any], where: str = "<scenario>") -> Scenario:
