@@ -15,7 +15,7 @@ import simpy
 
 from agents import NodeAgent
 
-from .clocks import FAST, SLOW, advance, periodic
+from .clocks import FAST, SLOW, advance_to, periodic
 from .events import EventLog
 from .fast_tick import check_engine, default_engine, make_engine
 from .graph import Graph, build_graph
@@ -89,6 +89,7 @@ class CoherenceModel(mesa.Model):
         self.events = EventLog()
         self.tick = 0
         self.slow_ticks = 0
+        self._steps = 0  # model.step() calls: step n ends at the exact time n·dt_fast (SPEC 3)
         self._removed_E = 0.0
         self._removed_W = 0.0
         self._last_slow: dict[str, Any] = {}
@@ -104,7 +105,7 @@ class CoherenceModel(mesa.Model):
         self.env = simpy.Environment()
         p = self.params.clock
         self.env.process(periodic(self.env, p.dt_fast, FAST, self._fast_tick))
-        self.env.process(periodic(self.env, p.dt_slow, SLOW, self._slow_tick))
+        self.env.process(periodic(self.env, p.dt_slow, SLOW, self._slow_tick, grid=p.dt_fast))
         self.env.process(load_process(self, self.rng_dyn))
         for stim in self.scenario.stimuli if self.scenario else []:
             sel = stim.select.resolve(self, self.rng_stim)
@@ -155,7 +156,8 @@ class CoherenceModel(mesa.Model):
 
     def step(self) -> None:
         """Advance one fast tick (everything due up to and including that time runs)."""
-        advance(self.env, self.params.clock.dt_fast)
+        self._steps += 1
+        advance_to(self.env, self._steps * self.params.clock.dt_fast)
         self.datacollector.collect(self)
 
     def run(self, ticks: int) -> None:

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .clocks import STIMULUS, Wake
+from .clocks import STIMULUS, on_grid, wake_at
 from .mechanisms import curriculum, dream
 from .mechanisms.adam import HebbianAdam, apply_masked_budget, hebbian_signal
 from .mechanisms.episodic import EpisodicBuffer
@@ -187,7 +187,7 @@ class Plasticity:
 
     def _curriculum(self) -> Generator[Any, Any, None]:
         env = self.model.env
-        yield Wake(env, self.model.params.clock.dt_fast, STIMULUS)  # the first trial fills the first window
+        yield wake_at(env, self.model.params.clock.dt_fast, STIMULUS)  # the first trial fills the first window
         self._phase("A")
         for pid in self.plan_A:
             yield from self._present(pid, "A")
@@ -245,15 +245,18 @@ class Plasticity:
             }
         )
         st.E[:] = 0.0
-        for _ in range(round(self.trial_ticks / dt)):
+        k0 = round(env.now / dt)  # the trial starts on a fast tick; its ticks are at exact multiples of dt
+        for k in range(1, round(self.trial_ticks / dt) + 1):
             st.inject[nodes] += m.params.learning.E_ref
-            yield Wake(env, dt, STIMULUS)
+            yield wake_at(env, (k0 + k) * dt, STIMULUS)
         self.trial = None
 
     def _sleep_clock(self) -> Generator[Any, Any, None]:
         period = self.model.params.dream.every * self.stretch
+        k = 0
         while not self.done:
-            yield Wake(self.model.env, period, STIMULUS)
+            k += 1
+            yield wake_at(self.model.env, on_grid(k * period, self.model.params.clock.dt_fast), STIMULUS)
             self.sleep_pending = True
 
     def _sleep(self) -> Generator[Any, Any, None]:
@@ -294,8 +297,10 @@ class Plasticity:
 
     def _periodic_tests(self) -> Generator[Any, Any, None]:
         every = self.model.params.recall.every
+        k = 0
         while not self.done:
-            yield Wake(self.model.env, every, STIMULUS)
+            k += 1
+            yield wake_at(self.model.env, on_grid(k * every, self.model.params.clock.dt_fast), STIMULUS)
             if not self.done:
                 self.test("periodic")
 

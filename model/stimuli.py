@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .clocks import STIMULUS, Wake
+from .clocks import STIMULUS, on_grid, wake_at
 from .messages import did_you_mean
 from .node_types import NODE_TYPES
 from .registry import Registry
@@ -104,14 +104,17 @@ stimulus_kind = KINDS.register  # @stimulus_kind("pulse"): register a handler fo
 def process(model: CoherenceModel, stim: Stimulus, nodes: np.ndarray) -> Generator[Any, Any, None]:
     """The SimPy process of one stimulus."""
     env = model.env
-    t = stim.at
     handler = KINDS[stim.kind]
+    dt = model.params.clock.dt_fast
+    k = 0
+    t = on_grid(stim.at, dt)
     while stim.until is None or t <= stim.until + 1e-9:
-        yield Wake(env, max(0.0, t - env.now), STIMULUS)
+        yield wake_at(env, t, STIMULUS)
         handler(model, stim, nodes)
         if stim.every is None:
             return
-        t += stim.every
+        k += 1
+        t = on_grid(stim.at + k * stim.every, dt)  # exact absolute times, never a running sum (SPEC 3)
 
 
 @stimulus_kind("pulse")
@@ -152,15 +155,17 @@ def load_process(model: CoherenceModel, rng: np.random.Generator) -> Generator[A
     """Background load: Poisson(load.rate) pulses of load.amount into random alive nodes, every fast tick."""
     env = model.env
     dt = model.params.clock.dt_fast
+    k = 0
     while True:
-        yield Wake(env, dt, STIMULUS)
+        k += 1
+        yield wake_at(env, k * dt, STIMULUS)
         lp = model.params.load
         if lp.rate <= 0:
             continue
-        k = int(rng.poisson(lp.rate))
-        if k:
+        pulses = int(rng.poisson(lp.rate))
+        if pulses:
             alive = model.state.alive
-            targets = rng.integers(0, model.graph.n, size=k)
+            targets = rng.integers(0, model.graph.n, size=pulses)
             targets = targets[alive[targets]]
             np.add.at(model.state.inject, targets, lp.amount)
 
