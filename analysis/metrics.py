@@ -14,7 +14,7 @@ import pandas as pd
 
 from model.node_types import M_E, M_W, NODE_TYPES
 
-from .export import nodes_frame, timeseries_frame
+from .export import nodes_frame, scales_frame, timeseries_frame
 from .fitting import fit_half_life
 from .metric_registry import metric
 
@@ -230,6 +230,8 @@ def coherence_backprop(model: CoherenceModel) -> dict[str, Any]:
         for s in range(g.n_scales)
     ]
     out["adjoint_by_scale"] = [float(np.abs(st.lam[g.scale == s]).mean()) for s in range(g.n_scales)]
+    leaves = scales_frame(model).query("scale == 0")["C"].to_numpy()  # the inputs the leaves fed the hierarchy
+    out["leaf_input_last_10"] = float(leaves[-10:].mean()) if leaves.size else math.nan
     return out
 
 
