@@ -8,8 +8,10 @@ is the final γ of the internal nodes per scale (``coherence_backprop.gamma_lear
 after the root error has fallen (``mean_error_last_10``).
 
 A fixed input level is a control: the coherence pass reads phases only through the
-``"phase"`` input, so at a fixed level the temperature cannot change γ at all (with paired
-seeds the runs are identical). Any effect of T must come through the leaves' phase order.
+``"phase"`` input, so at a fixed level the temperature cannot change γ beyond chance (the
+input noise shares the random stream with the phase noise, whose number of draws depends on
+T; without input noise the runs are identical). Any effect of T must come through the
+leaves' phase order.
 
 ``cohlab analyze`` writes ``analysis/gamma_conditions.csv`` (per input and T: learned γ per
 scale, the leaves' input level and the final error, mean ± 95 % CI over the seeds),
@@ -142,8 +144,25 @@ def claims(directory: Path) -> list[Claim]:
     by_T = [paired_change(ok, f"{GAMMA}{s}", phase, TEMP, t_lo, t_hi) for s in scales]
     x_change = paired_change(ok, PREFIX + "leaf_input_last_10", phase, TEMP, t_lo, t_hi)
     levels = sorted((v for v in ok[INPUT].unique() if v != "phase"), key=float)
-    control = [paired_change(ok, f"{GAMMA}{s}", {INPUT: lv}, TEMP, t_lo, t_hi).mean for s in scales for lv in levels]
-    by_level = [paired_change(ok, f"{GAMMA}{s}", {TEMP: t_lo}, INPUT, levels[-1], levels[0]) for s in scales]
+    t_text = [
+        f"T tested, ρ not (see 000-P1c). T {t_lo:g} → {t_hi:g} (paired seeds) changes the leaves' phase order by "
+        f"{x_change.text(3, signed=True)} and γ per scale by " + ", ".join(e.text(4, signed=True) for e in by_T)
+    ]
+    if levels:
+        control = [paired_change(ok, f"{GAMMA}{s}", {INPUT: lv}, TEMP, t_lo, t_hi) for s in scales for lv in levels]
+        widest = max(control, key=lambda e: abs(e.mean))
+        t_text.append(
+            f"the control, a fixed input level, moves by {widest.text(4, signed=True)} at most "
+            f"({sum(direction(e) != 0 for e in control)} of {len(control)} differences exclude 0)"
+        )
+    if len(levels) > 1:
+        by_level = [paired_change(ok, f"{GAMMA}{s}", {TEMP: t_lo}, INPUT, levels[-1], levels[0]) for s in scales]
+        follows = ": γ follows the input level, whatever sets it" if verdict_all(by_level) == "confirmed" else ""
+        t_text.append(
+            f"fixed level {levels[0]} instead of {levels[-1]} changes γ by "
+            + ", ".join(e.text(4, signed=True) for e in by_level)
+            + follows
+        )
     first = table[(table["input"] == "phase")].sort_values("T").iloc[0]
     gam = ", ".join(f"{first[f'gamma_{s}']:.3f}" for s in scales)
     n = int(first["n"])
@@ -166,15 +185,7 @@ def claims(directory: Path) -> list[Claim]:
             source="000",
             claim="γ may depend on local conditions (ρ, T)",
             verdict=verdict_all(by_T),
-            numbers=(
-                f"T tested, ρ not (see 000-P1c). T {t_lo:g} → {t_hi:g} (paired seeds) lowers the leaves' phase order "
-                f"by {x_change.text(3, signed=True)} and changes γ per scale by "
-                + ", ".join(f"{e.text(4, signed=True)}" for e in by_T)
-                + f"; at a fixed input level T changes γ by at most {max(abs(c) for c in control):.2g} (the control); "
-                f"fixed level {levels[0]} vs {levels[-1]}: γ differs by "
-                + ", ".join(f"{e.text(4, signed=True)}" for e in by_level)
-                + ": γ follows the input level, whatever sets it"
-            ),
+            numbers="; ".join(t_text),
             command=COMMAND,
         ),
         Claim(

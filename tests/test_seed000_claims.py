@@ -135,10 +135,11 @@ def test_landscape_small_and_same_seed_same_bytes(tmp_path: Path) -> None:
 
 def test_gamma_conditions_small(tmp_path: Path) -> None:
     grids = ("coherence.input=phase,0.6", "phase.T=0.05,1.0")
-    out = _sweep(tmp_path, "coherence_tree", "ct", ticks=200, replicates=2, grid=grids)
+    noiseless = ("coherence.input_noise=0",)  # then a fixed level's runs cannot differ at all
+    out = _sweep(tmp_path, "coherence_tree", "ct", ticks=200, replicates=2, grid=grids, sets=noiseless)
     rows = _valid(gamma_conditions.claims(out), {"000-P1a", "000-P1b", "000-P1c", "000-P5"})
     assert rows["000-P1c"].verdict == "not testable" and rows["000-P1c"].why
-    assert "T changes γ by at most 0 (the control)" in rows["000-P1b"].numbers  # fixed level: T cannot act
+    assert "moves by +0.0000 ± 0.0000 at most (0 of 4 differences exclude 0)" in rows["000-P1b"].numbers
     table = pd.read_csv(out / "analysis" / "gamma_conditions.csv", dtype={"input": str})
     fixed = table[table["input"] == "0.6"]
     assert fixed["gamma_4"].nunique() == 1
