@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .claims import Claim, Estimate, direction, estimate
-from .experiment_files import figure, ok_runs, pair_keys, paired, save_figure, sweep_spec, write_table
+from .claims import Claim, Estimate, direction, estimate, save_figure, save_tables
+from .experiment_files import figure, matched_runs, ok_runs, pair_keys, sweep_spec
 from .export import scales_frame
 from .metric_registry import metric
 
@@ -92,7 +92,7 @@ def paired_runs(ok: pd.DataFrame, keys: list[str]) -> tuple[pd.DataFrame, pd.Dat
     strengths = sorted(ok[STRENGTH].unique())
     if len(strengths) < 2 or strengths[0] != 0:
         raise ValueError(f"'{STRENGTH}' must take 0 (the control) and a positive value")
-    control, event = paired(ok, STRENGTH, 0, strengths[-1], keys)
+    control, event = matched_runs(ok, STRENGTH, 0, strengths[-1], keys)
     return event, control
 
 
@@ -164,7 +164,7 @@ def report(directory: Path) -> pd.DataFrame:
     """Write analysis/error_propagation.csv and .png; return the table."""
     keys = pair_keys(sweep_spec(directory), STRENGTH)
     table = response_table(*paired_runs(ok_runs(directory), keys))
-    write_table(table, directory, "error_propagation")
+    save_tables(directory, error_propagation=table)
     _plot(table, directory)
     return table
 
@@ -186,7 +186,7 @@ def _plot(table: pd.DataFrame, directory: Path) -> None:
     axes[0].set_title("adjoint response per scale (mean, 95 % CI over seed pairs)", fontsize=9)
     axes[1].set_ylabel("C_event − C_control")
     axes[1].set_title(f"coherence response per scale (scale {PERTURBED_SCALE} scattered)", fontsize=9)
-    save_figure(fig, directory, "error_propagation")
+    save_figure(fig, Path(directory) / "analysis" / "error_propagation.png")
 
 
 def claims(directory: Path) -> list[Claim]:

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .claims import Claim, Estimate, direction, estimate
-from .experiment_files import figure, ok_runs, paired, save_figure, sweep_spec, write_table
+from .claims import Claim, Estimate, direction, estimate, save_figure, save_tables
+from .experiment_files import figure, matched_runs, ok_runs, sweep_spec
 
 PREFIX = "coherence_backprop."
 GAMMA = PREFIX + "gamma_learned_by_scale."
@@ -62,7 +62,7 @@ def paired_change(ok: pd.DataFrame, col: str, fixed: dict[str, object], by: str,
     sub = ok
     for key, value in fixed.items():
         sub = sub[sub[key] == value]
-    x, y = paired(sub, by, a, b, ["replicate", "seed", *[k for k in (INPUT, TEMP) if k != by]])
+    x, y = matched_runs(sub, by, a, b, ["replicate", "seed", *[k for k in (INPUT, TEMP) if k != by]])
     return estimate((y[col] - x[col]).tolist())
 
 
@@ -88,7 +88,7 @@ def report(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[int]]:
     ok[INPUT] = ok[INPUT].astype(str)
     scales = learned_scales(ok)
     table = condition_table(ok, scales)
-    write_table(table, directory, "gamma_conditions")
+    save_tables(directory, gamma_conditions=table)
     _plot(ok, table, scales, directory)
     return ok, table, scales
 
@@ -119,7 +119,7 @@ def _plot(ok: pd.DataFrame, table: pd.DataFrame, scales: list[int], directory: P
     axes[1].set_title("γ per scale against a fixed input level (95 % CI)", fontsize=9)
     axes[2].set_title("every run: ○ phase input, □ fixed level", fontsize=9)
     axes[0].legend(fontsize=7)
-    save_figure(fig, directory, "gamma_conditions")
+    save_figure(fig, Path(directory) / "analysis" / "gamma_conditions.png")
 
 
 def claims(directory: Path) -> list[Claim]:

@@ -37,8 +37,8 @@ import pandas as pd
 
 from model.mechanisms.coherence import response
 
-from .claims import Claim, Estimate, direction, estimate
-from .experiment_files import figure, ok_runs, pair_keys, paired, save_figure, sweep_spec, write_table
+from .claims import Claim, Estimate, direction, estimate, save_figure, save_tables
+from .experiment_files import figure, matched_runs, ok_runs, pair_keys, sweep_spec
 from .export import scales_frame
 from .metric_registry import metric
 
@@ -180,12 +180,12 @@ def report(directory: Path) -> dict[str, Any]:
     table = pd.DataFrame(rows)
     history_diff = None
     if len(histories) >= 2:
-        lo, hi = paired(ok, HISTORY, histories[0], histories[-1], pair_keys(sweep_spec(directory), HISTORY))
+        lo, hi = matched_runs(ok, HISTORY, histories[0], histories[-1], pair_keys(sweep_spec(directory), HISTORY))
         history_diff = cell_estimates(_surface(hi, "C_after") - _surface(lo, "C_after"))
         diff = {(xa, xb): history_diff[i][j] for i, xa in enumerate(GRID) for j, xb in enumerate(GRID)}
         table["history_diff"] = [diff[(r.x_a, r.x_b)].mean for r in table.itertuples()]
         table["history_diff_ci95"] = [diff[(r.x_a, r.x_b)].ci95 for r in table.itertuples()]
-    write_table(table, directory, "landscape")
+    save_tables(directory, landscape=table)
     _plot(per, histories, history_diff, ok, directory)
     return {"ok": ok, "per": per, "histories": histories, "history_diff": history_diff}
 
@@ -235,7 +235,7 @@ def _plot(
             fontsize=9,
             va="center",
         )
-    save_figure(fig, directory, "landscape")
+    save_figure(fig, Path(directory) / "analysis" / "landscape.png")
 
 
 def claims(directory: Path) -> list[Claim]:
