@@ -71,6 +71,9 @@ ANALYZERS: dict[str, str] = {
     "forgetting_curves": "analysis.decay_claims:forgetting_claims",
     "consolidation": "analysis.decay_claims:consolidation_claims",
     "criticality": "analysis.decay_claims:controller_claims",
+    "coherence_tree": "analysis.gamma_conditions:claims",
+    "error_propagation": "analysis.error_propagation:claims",
+    "landscape_memory": "analysis.landscape:claims",
 }
 
 

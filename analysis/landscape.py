@@ -266,7 +266,7 @@ def claims(directory: Path) -> list[Claim]:
                 f"ΔC(x) of the root over a {len(GRID)}×{len(GRID)} input grid, {len(histories)} training histories, "
                 f"{n} seeds each: ≠ 0 (95 % CI) in {nonzero} of {len(cells)} cells, max |ΔC| {deformation:.3f}; at the "
                 f"trained input (x ≈ {x_train.mean:.2f}, {HISTORY} = {histories[0]:g}) the deformation lowers "
-                f"(C_root − C*)² from {err_b.text(4)} to {err_a.text(5)}"
+                f"(C_root − C*)² from {err_b.text(5)} to {err_a.text(5)}"
             ),
             command=COMMAND,
         ),
