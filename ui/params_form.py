@@ -113,14 +113,17 @@ def default_keys(sc: Scenario, params: Params) -> list[str]:
     return out[:MAX_DEFAULT_KEYS]
 
 
-def show(v: Any) -> str:
-    """A parameter value as the text a user would type (TOML)."""
+def show(v: Any, exact: bool = False) -> str:
+    """A parameter value as the text a user would type (TOML); floats to 6 digits unless ``exact``."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
-        return f"{v:.6g}"
+        return repr(v) if exact else f"{v:.6g}"
     if isinstance(v, dict):
-        return "{" + ", ".join(f"{k} = {show(x) if not isinstance(x, str) else repr(x)}" for k, x in v.items()) + "}"
+        inner = (f"{k} = {show(x, exact) if not isinstance(x, str) else repr(x)}" for k, x in v.items())
+        return "{" + ", ".join(inner) + "}"
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(show(x, exact) if not isinstance(x, str) else repr(x) for x in v) + "]"
     return str(v)
 
 
