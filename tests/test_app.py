@@ -12,6 +12,7 @@ import solara
 import app
 from ui.components import DEFAULT_SCENARIO, LiveStatus
 from ui.echart import EChart
+from ui.session import Session
 
 
 def _render():
@@ -168,3 +169,101 @@ def test_every_parameter_is_reachable_and_tables_are_validated() -> None:
     _button(rc, "Apply").click()
     assert not any("Not applied" in a for a in _alerts(rc))
     assert any("Restarted with types.fractions" in a for a in _alerts(rc)), "a structural key restarts the run"
+
+
+def _browser(rc):
+    from ui.browser import BrowserLink
+
+    return rc.find(BrowserLink).widget
+
+
+def _sidebar(rc) -> v.Sheet:
+    """The sidebar's column (reacton's find stops at the first match, the page's own column: walk on)."""
+    queue, found = list(rc.find(v.Sheet).widgets), []
+    while queue:
+        w = queue.pop()
+        if isinstance(w, v.Sheet) and "cohlab-sidebar" in (w.class_ or ""):
+            found.append(w)
+        queue += [c for c in (getattr(w, "children", None) or []) if isinstance(c, v.VuetifyWidget)]
+    (sheet,) = found
+    return sheet
+
+
+def test_keys_play_step_and_reset() -> None:
+    _, rc = _render()
+    link = _browser(rc)
+    link.pressed = "step 1"
+    link.pressed = "step 2"
+    assert _tick(rc) == 2, "→ steps once per press"
+    link.pressed = "reset 3"
+    assert _tick(rc) == 0
+    link.pressed = "play 4"
+    assert _button(rc, "Pause"), "Space starts play"
+    link.pressed = "play 5"
+    _button(rc, "Play")
+    stopped = _tick(rc)
+    link.pressed = "jump 6"  # anything else does nothing
+    assert _tick(rc) == stopped
+
+
+def test_projector_mode_is_the_default_in_a_narrow_window_and_one_switch_turns_it_off() -> None:
+    from ui.components import PROJECTOR_CHART_HEIGHT, PROJECTOR_FONT_SCALE
+
+    _, rc = _render()
+    switch = rc.find(v.Switch, label="Projector").widget
+    assert switch.v_model is False, "no window width reported yet: the desk layout"
+    _browser(rc).width = 1024
+    assert rc.find(v.Switch, label="Projector").widget.v_model is True
+    charts = rc.find(EChart).widgets
+    assert all(c.font_scale == PROJECTOR_FONT_SCALE and c.height <= PROJECTOR_CHART_HEIGHT for c in charts)
+    assert not rc.find(v.Tab).widgets, "the narrative is folded to one line"
+    assert "cohlab-hidden" in _sidebar(rc).class_, "the sidebar is collapsed"
+    rc.find(v.Switch, label="Projector").widget.v_model = False
+    assert all(c.font_scale == 1.0 for c in rc.find(EChart).widgets)
+    assert rc.find(v.Tab).widgets, "the narrative's tabs are back"
+    _browser(rc).width = 1600
+    assert rc.find(v.Switch, label="Projector").widget.v_model is False
+
+
+def test_the_key_chart_comes_first() -> None:
+    from ui.views import key_view, story_views
+
+    _, rc = _render()
+    first = rc.find(EChart).widgets[0]
+    assert first.role == "key" and first.option["title"][0]["text"].startswith("Criticality")
+    roles = [c.role for c in rc.find(EChart).widgets]
+    assert roles.count("key") == 1
+    for name in ("persistence", "stability_plasticity", "forgetting_curves"):
+        rc.find(v.Select, label="Scenario").widget.v_model = name
+        (key,) = [c for c in rc.find(EChart).widgets if c.role == "key"]
+        assert rc.find(EChart).widgets[0] is key
+        fresh = Session(name, 1)
+        cls, opts = story_views(fresh)[0][0]
+        assert cls is key_view(fresh)
+        declared = cls(fresh, **opts).option()["title"][0]["text"]
+        assert key.option["title"][0]["text"] == declared, "the chart the scenario's view declares as key"
+
+
+def test_the_address_follows_the_seed_and_every_changed_parameter() -> None:
+    _, rc = _render()
+    link = _browser(rc)
+    assert link.query == "?scenario=criticality&seed=1"
+    seed = rc.find(v.TextField, label="Seed (Reset keeps it; a new seed restarts)").widget
+    seed.v_model = "9"
+    seed.fire_event("keyup.enter", None)
+    assert link.query == "?scenario=criticality&seed=9"
+    _field(rc, "load.rate").v_model = "8"
+    _button(rc, "Apply").click()
+    assert link.query == "?scenario=criticality&seed=9&load.rate=8"
+    rc.find(v.Select, label="Scenario").widget.v_model = "persistence"
+    assert link.query == "?scenario=persistence&seed=9", "a new scenario starts from its own values"
+
+
+def test_png_file_names_carry_scenario_seed_tick_and_chart() -> None:
+    from ui.components import png_name
+    from ui.views import CriticalityView, PerScaleView
+
+    s = Session("criticality", 3)
+    s.step(4)
+    assert png_name(s, CriticalityView, {}) == "criticality_seed3_t4_rho.png"
+    assert png_name(s, PerScaleView, {"quantity": "gamma"}) == "criticality_seed3_t4_gamma_per_scale.png"

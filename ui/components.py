@@ -18,7 +18,6 @@ import re
 import threading
 import time
 from typing import Any
-from urllib.parse import parse_qs
 
 import ipyvuetify as v
 import solara
@@ -27,8 +26,10 @@ import traitlets
 from analysis.export import timeseries_frame, to_csv_bytes
 from scenarios.loader import NARRATIVE_SECTIONS, NARRATIVE_TITLES, Scenario, list_scenarios
 
+from .browser import KEYS_HELP, BrowserLink, command
 from .compare import StoryBar
 from .echart import EChart
+from .link import make_query, read_link
 from .params_form import SPECS, ParamForm
 from .session import Session
 from .views import (
@@ -37,6 +38,7 @@ from .views import (
     SubtreeView,
     View,
     default_colouring,
+    key_view,
     story_views,
 )
 
@@ -56,22 +58,51 @@ SIDEBAR_STYLE = {
     "background": "#f7f8fa",
     "border-right": "1px solid #e0e0e0",
 }
-BIG = {"font-size": "16px", "min-width": "96px", "height": "44px"}
+BIG = {"font-size": "16px", "min-width": "88px", "height": "44px"}
+RUNBAR_STYLE = {"align-items": "center", "flex-wrap": "wrap", "gap": "8px", "margin": "0"}
+PROJECTOR_BELOW = 1100  # projector mode is the default in a window narrower than this (pixels)
+PROJECTOR_CHART_HEIGHT = 480  # chart heights in projector mode (the key chart fits above the fold at 768 px)
+PROJECTOR_FONT_SCALE = 1.2  # chart text in projector mode
+PAGE_CSS = """
+.cohlab-page .cohlab-hidden.cohlab-hidden { display: none !important; }
+.cohlab-runbar .v-btn { text-transform: none; letter-spacing: normal; }
+.cohlab-status { flex: 1 1 180px; min-width: 180px; white-space: nowrap; overflow: hidden; }
+.cohlab-runbar .v-input--switch { margin-top: 0; padding-top: 0; }
+.cohlab-runbar .v-input--switch .v-messages { display: none; }
+.cohlab-projector { font-size: 18px; }
+.cohlab-projector .v-btn { font-size: 16px; }
+.cohlab-projector .cohlab-narrative-line { font-size: 19px; }
+.cohlab-projector .narrative { font-size: 19px; }
+.cohlab-projector .status-tick { font-size: 24px; }
+.cohlab-projector .status-detail { font-size: 17px; }
+.cohlab-projector .v-label, .cohlab-projector .v-select__selection { font-size: 17px; }
+"""
+PNG_NAMES = {"criticality": "rho", "graph": "graph", "subtrees": "subtrees"}
 
 
 # ----------------------------------------------------------------------------- live plots
 
 
 @solara.component
-def LivePlot(view_cls: type[View], session: Session, options: dict[str, Any]) -> Any:
+def LivePlot(
+    view_cls: type[View],
+    session: Session,
+    options: dict[str, Any],
+    chart_ref: Any = None,
+    height: int | None = None,
+    font_scale: float = 1.0,
+    role: str = "",
+) -> Any:
     """A chart built once per model and options, then kept up to date by the session (no re-render)."""
     rebuilds, set_rebuilds = solara.use_state(0)
     opts_key = tuple(sorted(options.items()))
     view = solara.use_memo(lambda: view_cls(session, **options), dependencies=[session, view_cls, opts_key, rebuilds])
-    element = EChart.element(height=view_cls.height)
+    element = EChart.element(height=height or view_cls.height, font_scale=font_scale, role=role)
 
     def attach() -> Any:
         chart: EChart = solara.get_widget(element)
+        if chart_ref is not None:
+            chart_ref.current = chart
         with session.lock:
             chart.show(view.option())
             session.attach(id(chart), view, chart, lambda: set_rebuilds(rebuilds + 1))
@@ -81,37 +112,71 @@ def LivePlot(view_cls: type[View], session: Session, options: dict[str, Any]) ->
     return element
 
 
+def png_name(session: Session, view_cls: type[View], options: dict[str, Any]) -> str:
+    """``criticality_seed1_t120_rho.png``: scenario, seed, tick and chart."""
+    chart = PNG_NAMES.get(view_cls.key, view_cls.key)
+    if options.get("quantity"):
+        chart = f"{options['quantity']}_per_scale"
+    return f"{session.scenario.name}_seed{session.seed}_t{session.tick}_{chart}.png"
+
+
 @solara.component
-def ViewCard(view_cls: type[View], session: Session, defaults: dict[str, Any]) -> None:
-    """A live plot with its own options (colouring, log scale, quantity …) above it."""
+def ViewCard(
+    view_cls: type[View], session: Session, defaults: dict[str, Any], projector: bool = False, key_chart: bool = False
+) -> None:
+    """A live plot with its own options (colouring, log scale, quantity …) and a PNG button above it."""
     options, set_options = solara.use_state(dict(defaults))
+    chart_ref = solara.use_ref(None)
+
+    def save_png() -> None:
+        if chart_ref.current is not None:
+            chart_ref.current.save_png(png_name(session, view_cls, options))
+
     with solara.Card(margin=0, style={"height": "100%"}):
-        if view_cls.options:
-            with solara.Row(style={"align-items": "center", "flex-wrap": "wrap", "gap": "8px"}):
-                for name, values in view_cls.options.items():
-                    current = options.get(name, values[0])
-                    if len(values) <= 3:
-                        solara.Text(f"{name}:", style={"font-size": "14px", "color": "#555"})
-                        solara.ToggleButtonsSingle(
-                            value=current,
-                            values=values,
-                            on_value=lambda v, n=name: set_options({**options, n: v}),
-                            dense=True,
-                        )
-                    else:
-                        solara.Select(
-                            name,
-                            values=values,
-                            value=current,
-                            on_value=lambda v, n=name: set_options({**options, n: v}),
-                            dense=True,
-                            style={"max-width": "240px"},
-                        )
-        LivePlot(view_cls, session, options)
+        with solara.Row(style={"align-items": "center", "flex-wrap": "wrap", "gap": "8px"}):
+            for name, values in view_cls.options.items():
+                current = options.get(name, values[0])
+                if len(values) <= 3:
+                    solara.Text(f"{name}:", style={"font-size": "14px", "color": "#555"})
+                    solara.ToggleButtonsSingle(
+                        value=current,
+                        values=values,
+                        on_value=lambda v, n=name: set_options({**options, n: v}),
+                        dense=True,
+                    )
+                else:
+                    solara.Select(
+                        name,
+                        values=values,
+                        value=current,
+                        on_value=lambda v, n=name: set_options({**options, n: v}),
+                        dense=True,
+                        style={"max-width": "240px"},
+                    )
+            solara.v.Spacer()
+            solara.Button(
+                "PNG",
+                icon_name="mdi-download",
+                on_click=save_png,
+                outlined=True,
+                small=True,
+                classes=["cohlab-png"],
+                style={"font-size": "13px"},
+            )
+        height = min(view_cls.height, PROJECTOR_CHART_HEIGHT) if projector else view_cls.height
+        LivePlot(
+            view_cls,
+            session,
+            options,
+            chart_ref=chart_ref,
+            height=height,
+            font_scale=PROJECTOR_FONT_SCALE if projector else 1.0,
+            role="key" if key_chart else "",
+        )
 
 
 @solara.component
-def GraphCard(session: Session) -> None:
+def GraphCard(session: Session, projector: bool = False) -> None:
     """The graph node by node (up to FULL_GRAPH_LIMIT nodes) or aggregated per subtree and scale."""
     n = session.model.graph.n
     small = n <= FULL_GRAPH_LIMIT
@@ -129,32 +194,40 @@ def GraphCard(session: Session) -> None:
         colour = {"colour": default_colouring(session)}
         name = session.scenario.name
         if mode == "nodes":
-            ViewCard(GraphView, session, colour).key(f"graph-{name}")
+            ViewCard(GraphView, session, colour, projector).key(f"graph-{name}")
         else:
-            ViewCard(SubtreeView, session, colour).key(f"subtrees-{name}")
+            ViewCard(SubtreeView, session, colour, projector).key(f"subtrees-{name}")
 
 
 chosen_views = story_views  # the scenario's own charts ([view] charts) first, then the relevant ones
 
 
 @solara.component
-def Views(session: Session) -> None:
-    """The scenario's relevant live charts, and the others on request."""
+def Views(session: Session, projector: bool = False) -> None:
+    """The scenario's key chart, the graph and its other relevant charts; the rest on request."""
     shown, more = solara.use_memo(lambda: chosen_views(session), dependencies=[session])
     show_more, set_show_more = solara.use_state(False)
-    with solara.ColumnsResponsive(default=12, large=6, xlarge=6):
-        GraphCard(session)
-        for cls, opts in shown:
-            ViewCard(cls, session, opts).key(f"{cls.key}-{opts}-{session.scenario.name}")
-    solara.Switch(
-        label=f"More views ({', '.join(cls.label if not o else o['quantity'] + ' per scale' for cls, o in more)})",
-        value=show_more,
-        on_value=set_show_more,
-    )
-    if show_more:
+    key = key_view(session)
+    name = session.scenario.name
+    with solara.Column(classes=["cohlab-views"], gap="12px"):
         with solara.ColumnsResponsive(default=12, large=6, xlarge=6):
-            for cls, opts in more:
-                ViewCard(cls, session, opts).key(f"more-{cls.key}-{opts}-{session.scenario.name}")
+            # the key chart (the first of the scenario's own charts) leads, then the graph beside (or below) it
+            lead = bool(shown) and key is not None and shown[0][0] is key
+            if not lead:
+                GraphCard(session, projector)
+            for i, (cls, opts) in enumerate(shown):
+                ViewCard(cls, session, opts, projector, lead and i == 0).key(f"{cls.key}-{opts}-{name}")
+                if lead and i == 0:
+                    GraphCard(session, projector)
+        solara.Switch(
+            label=f"More views ({', '.join(cls.label if not o else o['quantity'] + ' per scale' for cls, o in more)})",
+            value=show_more,
+            on_value=set_show_more,
+        )
+        if show_more:
+            with solara.ColumnsResponsive(default=12, large=6, xlarge=6):
+                for cls, opts in more:
+                    ViewCard(cls, session, opts, projector).key(f"more-{cls.key}-{opts}-{name}")
 
 
 # ----------------------------------------------------------------------------- narrative
@@ -202,11 +275,34 @@ def _inline(text: str) -> str:
     return "".join(out)
 
 
+def first_sentence(text: str) -> str:
+    """The narrative's opening sentence (for the folded, one-line narrative)."""
+    flat = " ".join(text.split())
+    m = re.search(r"(?<=[.!?])\s", flat)
+    return flat[: m.start()] if m else flat
+
+
 @solara.component
-def Narrative(sc: Scenario) -> None:
+def Narrative(sc: Scenario, folded: bool = False) -> None:
+    """The scenario's title and six narrative tabs; folded (projector mode): one line that unfolds on request."""
     tab, set_tab = solara.use_state(0)
+    unfolded, set_unfolded = solara.use_state(False)
+    if folded and not unfolded:
+        with solara.Row(classes=["cohlab-narrative-line"], style={"align-items": "center", "flex-wrap": "nowrap"}):
+            solara.HTML(
+                tag="div",
+                unsafe_innerHTML=f"<b>{html.escape(sc.scenario.title)}</b> — "
+                f"{_inline(first_sentence(sc.narrative.what_it_is))}",
+                style="flex: 1 1 auto; min-width: 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis",
+            )
+            solara.Button("More", icon_name="mdi-chevron-down", on_click=lambda: set_unfolded(True), text=True)
+        return
     with solara.Card(margin=0, style={"margin-bottom": "12px"}):
-        solara.v.Html(tag="h2", children=[sc.scenario.title], style_="font-weight: 400; margin-bottom: 2px")
+        with solara.Row(style={"align-items": "center"}):
+            solara.v.Html(tag="h2", children=[sc.scenario.title], style_="font-weight: 400; margin-bottom: 2px")
+            if folded:
+                solara.v.Spacer()
+                solara.Button("Less", icon_name="mdi-chevron-up", on_click=lambda: set_unfolded(False), text=True)
         solara.Text(sc.scenario.source, style={"color": "#666", "font-style": "italic"})
         with solara.lab.Tabs(value=tab, on_value=set_tab, lazy=True, color="primary"):
             for key in NARRATIVE_SECTIONS:
@@ -232,10 +328,10 @@ class LiveStatus(v.VuetifyTemplate):
     """The status line (tick, ρ, size, progress), updated by the session after every step."""
 
     template = traitlets.Unicode(
-        """<template><div>
-<h2 class="status-tick" style="margin: 4px 0; font-weight: 500">{{ tick }}</h2>
-<div style="font-size: 16px">{{ detail }}</div>
-<v-progress-linear :value="progress" height="6" class="mt-2"></v-progress-linear>
+        """<template><div class="cohlab-status">
+<div class="status-tick" style="font-size: 1.25em; font-weight: 500; line-height: 1.3">{{ tick }}</div>
+<div class="status-detail" style="font-size: 0.9em; color: #444; line-height: 1.3">{{ detail }}</div>
+<v-progress-linear :value="progress" height="4" class="mt-1"></v-progress-linear>
 </div></template>"""
     ).tag(sync=True)
     tick = traitlets.Unicode("").tag(sync=True)
@@ -263,25 +359,73 @@ def Status(session: Session) -> Any:
 
 
 @solara.component
+def RunBar(
+    session: Session,
+    playing: bool,
+    on_play: Any,
+    on_step: Any,
+    on_reset: Any,
+    on_sidebar: Any,
+    on_save_view: Any,
+    projector: bool,
+    on_projector: Any,
+) -> None:
+    """The bar above the views: sidebar toggle, play / step / reset, the status, keys, whole-view PNG, projector."""
+    with solara.Row(classes=["cohlab-runbar"], style=RUNBAR_STYLE):
+        solara.Button(
+            icon_name="mdi-menu",
+            on_click=on_sidebar,
+            text=True,
+            classes=["cohlab-sidebar-toggle"],
+            attributes={"title": "Show or hide the controls", "aria-label": "Controls"},
+        )
+        solara.Button(
+            "Pause" if playing else "Play",
+            icon_name="mdi-pause" if playing else "mdi-play",
+            on_click=on_play,
+            color="primary",
+            style=BIG,
+        )
+        solara.Button("Step", icon_name="mdi-step-forward", on_click=on_step, disabled=playing, style=BIG)
+        solara.Button("Reset", icon_name="mdi-restart", on_click=on_reset, style=BIG)
+        Status(session)
+        with solara.Tooltip(KEYS_HELP):
+            solara.Button(
+                icon_name="mdi-keyboard",
+                text=True,
+                classes=["cohlab-keys"],
+                attributes={"aria-label": "Keyboard shortcuts"},
+            )
+        solara.Button("Whole view PNG", icon_name="mdi-image", on_click=on_save_view, outlined=True)
+        solara.Switch(label="Projector", value=projector, on_value=on_projector, classes=["cohlab-projector-switch"])
+
+
+@solara.component
 def Page() -> None:
-    """The whole app. ``?scenario=NAME&seed=N`` in the address opens a scenario directly (for a class link)."""
+    """The whole app. The address carries the run (``?scenario=NAME&seed=N&key=value…``, see ui/link.py)."""
     scenarios = solara.use_memo(list_scenarios, dependencies=[])
     router = solara.use_router()
-    query = solara.use_memo(lambda: parse_qs(router.search or ""), dependencies=[])
-    first = query.get("scenario", [DEFAULT_SCENARIO])[0]
-    scenario, set_scenario = solara.use_state(first if first in scenarios else scenarios[0])
-    seed, set_seed = solara.use_state(_int(query.get("seed", ["1"])[0], 1))
-    overrides, set_overrides = solara.use_state({})
+    link = solara.use_memo(lambda: read_link(router.search or "", scenarios, DEFAULT_SCENARIO), dependencies=[])
+    scenario, set_scenario = solara.use_state(link.scenario)
+    seed, set_seed = solara.use_state(link.seed)
+    overrides, set_overrides = solara.use_state(dict(link.overrides))
     generation, set_generation = solara.use_state(0)
+    applied, set_applied = solara.use_state(0)  # counts live changes (the address follows them)
     playing, set_playing = solara.use_state(False)
     notice, set_notice = solara.use_state("")
     error, set_error = solara.use_state("")
+    width, set_width = solara.use_state(0)  # the browser window's inner width (0 until it reports)
+    projector_choice, set_projector = solara.use_state(None)  # None: by the width
+    sidebar_choice, set_sidebar = solara.use_state(None)  # None: open, except in projector mode
     speed = solara.use_reactive(5)
     session: Session = solara.use_memo(
         lambda: Session(scenario, seed, overrides), dependencies=[scenario, seed, repr(overrides), generation]
     )
     pinned, set_pinned = solara.use_state(None)
     session.pinned = pinned if pinned is not session else None
+    projector = projector_choice if projector_choice is not None else 0 < width < PROJECTOR_BELOW
+    sidebar = sidebar_choice if sidebar_choice is not None else not projector
+    browser = solara.use_ref(None)
 
     def play_loop(cancel: threading.Event) -> None:
         if not playing:
@@ -327,56 +471,86 @@ def Page() -> None:
         set_notice("")
         set_scenario(name)
 
+    def play() -> None:
+        set_notice("")
+        set_playing(not playing)
+
     def step() -> None:
+        if playing:
+            return
         try:
             session.step(1)
             session.refresh()
         except Exception as exc:
             set_error(f"The run stopped at tick {session.tick}: {exc}")
 
+    def reset() -> None:
+        restart(session.overrides, "")
+
     def live(changes: dict[str, Any]) -> None:
         session.apply_live(changes)  # the session keeps them: Reset restarts with them
         session.refresh()
+        set_applied(applied + 1)
+
+    def new_seed(value: Any) -> None:
+        if value is None or int(value) < 0:
+            set_error(f"The seed must be a whole number ≥ 0, not {value}: the run keeps seed {seed}.")
+            return
+        set_playing(False)
+        set_error("")
+        set_seed(int(value))
+
+    def pressed(value: str) -> None:
+        {"play": play, "step": step, "reset": reset}.get(command(value), lambda: None)()
+
+    def save_view() -> None:
+        if browser.current is not None:
+            title = f"{session.scenario.scenario.title} · seed {session.seed} · tick {session.tick}"
+            browser.current.save_view(f"{session.scenario.name}_seed{session.seed}_t{session.tick}_view.png", title)
+
+    _ = applied
+    query = make_query(scenario, seed, session.overrides)
 
     solara.Title("Coherence Lab")
-    with solara.Row(gap="0px", style={"align-items": "flex-start", "width": "100%"}):
-        with solara.Column(style=SIDEBAR_STYLE, gap="10px"):
+    solara.Style(PAGE_CSS)
+    with solara.Row(
+        gap="0px",
+        classes=["cohlab-page", "cohlab-projector" if projector else "cohlab-desk"],
+        style={"align-items": "flex-start", "width": "100%"},
+    ):
+        with solara.Column(  # hidden, not removed: the parameter form keeps its edits
+            style=SIDEBAR_STYLE, gap="10px", classes=["cohlab-sidebar"] + ([] if sidebar else ["cohlab-hidden"])
+        ):
             solara.v.Html(tag="h1", children=["Coherence Lab"], style_="font-weight: 400; font-size: 30px")
             solara.Select("Scenario", values=scenarios, value=scenario, on_value=choose)
-            with solara.Row():
-                solara.Button(
-                    "Pause" if playing else "Play",
-                    icon_name="mdi-pause" if playing else "mdi-play",
-                    on_click=lambda: (set_notice(""), set_playing(not playing)),
-                    color="primary",
-                    style=BIG,
-                )
-                solara.Button("Step", icon_name="mdi-step-forward", on_click=step, disabled=playing, style=BIG)
-                solara.Button(
-                    "Reset",
-                    icon_name="mdi-restart",
-                    on_click=lambda: restart(session.overrides, ""),
-                    style=BIG,
-                )
             solara.SliderInt("Speed (ticks per frame)", value=speed, min=1, max=50)
-            Status(session)
-            if error:
-                solara.Error(error)
-            elif notice:
-                solara.Info(notice)
-            solara.InputInt(
-                "Seed (Reset keeps it; a new seed restarts)",
-                value=seed,
-                on_value=lambda s: (set_playing(False), set_seed(int(s or 0))),
-            )
+            solara.InputInt("Seed (Reset keeps it; a new seed restarts)", value=seed, on_value=new_seed)
             solara.FileDownload(
                 lambda: _csv(session),
                 filename=f"{scenario}_seed{seed}_timeseries.csv",
                 label="Download this run as CSV",
             )
             ParamForm(session, on_live=live, on_restart=restart).key(f"form-{id(session)}")
-        with solara.Column(style={"flex": "1 1 auto", "min-width": "0", "padding": "12px 16px"}):
-            Narrative(session.scenario)
+        with solara.Column(style={"flex": "1 1 auto", "min-width": "0", "padding": "8px 16px"}, gap="8px"):
+            bridge = BrowserLink.element(query=query, on_width=set_width, on_pressed=pressed)
+            RunBar(
+                session,
+                playing,
+                on_play=play,
+                on_step=step,
+                on_reset=reset,
+                on_sidebar=lambda: set_sidebar(not sidebar),
+                on_save_view=save_view,
+                projector=projector,
+                on_projector=set_projector,
+            )
+            for problem in link.problems:  # what was wrong with the link this page was opened with
+                solara.Warning(problem, dense=True, dismissible=True, classes=["cohlab-link-problem"])
+            if error:
+                solara.Error(error)
+            elif notice:
+                solara.Info(notice)
+            Narrative(session.scenario, folded=projector).key(f"narrative-{scenario}")
             StoryBar(
                 session,
                 pinned,
@@ -388,14 +562,12 @@ def Page() -> None:
                 on_live=live,
                 on_restart=restart,
             ).key(f"story-{id(session)}")
-            Views(session).key(f"views-{id(pinned)}")  # unpinning redraws the charts without the ghost
+            Views(session, projector).key(f"views-{id(pinned)}")  # unpinning redraws the charts without the ghost
 
+    def keep_bridge() -> None:
+        browser.current = solara.get_widget(bridge)
 
-def _int(text: str, default: int) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        return default
+    solara.use_effect(keep_bridge, [])
 
 
 def _csv(session: Session) -> bytes:

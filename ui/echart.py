@@ -16,7 +16,9 @@ JSON cannot carry functions, so a few hooks are expanded in the browser: a serie
 ``sizeDim: k`` sizes its symbols by value dimension k; ``tip: {fields: [[label, dim], …]}`` builds its
 tooltip, headed by ``names[dataIndex]``, ``title``, the heat-map cell (``xs``/``ys``) or, with
 ``idDim``, the option's top-level ``nodeNames[value[idDim]]``; ``tooltip.digits`` rounds values;
-a grid with ``square: true`` keeps equal width and height.
+a grid with ``square: true`` keeps equal width and height; every ``fontSize`` is multiplied by the
+widget's ``font_scale`` (larger text in projector mode). :meth:`EChart.save_png` has the browser
+save the chart as drawn (ECharts' ``getDataURL``) under a given file name.
 """
 
 from __future__ import annotations
@@ -74,6 +76,8 @@ class EChart(v.VuetifyTemplate):
 
     template_file = (__file__, "echart.vue")
     height = traitlets.Int(400).tag(sync=True)
+    font_scale = traitlets.Float(1.0).tag(sync=True)  # every fontSize of the option times this (projector)
+    role = traitlets.Unicode("").tag(sync=True)  # "key": the scenario's key chart (a data attribute in the page)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -103,6 +107,18 @@ class EChart(v.VuetifyTemplate):
                 self._post("update", partial)
                 return True
         return False
+
+    def save_png(self, filename: str) -> None:
+        """Ask the browser to save the chart as it is drawn now as a PNG file named ``filename``."""
+        self.send({"method": "png", "args": [{"filename": filename}]})
+
+    @traitlets.observe("font_scale")
+    def _rescale(self, change: Any) -> None:
+        if not hasattr(self, "_lock"):  # set by the constructor's keyword arguments
+            return
+        with self._lock:
+            if self._ready and self.option:
+                self._post("replace", self.option)
 
     def _post(self, method: str, option: dict[str, Any]) -> None:
         buffers: list[memoryview] = []
