@@ -70,6 +70,8 @@ PAGE_CSS = """
 .cohlab-runbar .v-input--switch { margin-top: 0; padding-top: 0; }
 .cohlab-runbar .v-input--switch .v-messages { display: none; }
 .cohlab-projector { font-size: 18px; }
+.cohlab-projector .story-bar .v-input--switch { margin-top: 0; padding-top: 0; }
+.cohlab-projector .story-bar .v-input--switch .v-messages { display: none; }
 .cohlab-projector .v-btn { font-size: 16px; }
 .cohlab-projector .cohlab-narrative-line { font-size: 19px; }
 .cohlab-projector .narrative { font-size: 19px; }
@@ -92,12 +94,27 @@ def LivePlot(
     height: int | None = None,
     font_scale: float = 1.0,
     role: str = "",
+    fit: bool = False,
 ) -> Any:
-    """A chart built once per model and options, then kept up to date by the session (no re-render)."""
+    """A chart built once per model and options, then kept up to date by the session (no re-render).
+
+    ``height`` overrides the view's own height (the view lays its plots out in pixels for it). With
+    ``fit`` the browser shortens the chart so that it ends inside the window (the key chart on a
+    projector) and reports the height it chose; the view is then laid out again for that height.
+    """
     rebuilds, set_rebuilds = solara.use_state(0)
+    fitted, set_fitted = solara.use_state(0)
     opts_key = tuple(sorted(options.items()))
-    view = solara.use_memo(lambda: view_cls(session, **options), dependencies=[session, view_cls, opts_key, rebuilds])
-    element = EChart.element(height=height or view_cls.height, font_scale=font_scale, role=role)
+    wanted = height or view_cls.height
+    drawn = min(fitted, wanted) if fit and fitted else wanted
+
+    def make_view() -> View:
+        view = view_cls(session, **options)
+        view.height = drawn  # type: ignore[misc]  # this chart's height, not the class default
+        return view
+
+    view = solara.use_memo(make_view, dependencies=[session, view_cls, opts_key, rebuilds, drawn])
+    element = EChart.element(height=wanted, font_scale=font_scale, role=role, fit=fit, on_fitted=set_fitted)
 
     def attach() -> Any:
         chart: EChart = solara.get_widget(element)
@@ -172,6 +189,7 @@ def ViewCard(
             height=height,
             font_scale=PROJECTOR_FONT_SCALE if projector else 1.0,
             role="key" if key_chart else "",
+            fit=projector and key_chart,
         )
 
 

@@ -17,8 +17,11 @@ JSON cannot carry functions, so a few hooks are expanded in the browser: a serie
 tooltip, headed by ``names[dataIndex]``, ``title``, the heat-map cell (``xs``/``ys``) or, with
 ``idDim``, the option's top-level ``nodeNames[value[idDim]]``; ``tooltip.digits`` rounds values;
 a grid with ``square: true`` keeps equal width and height; every ``fontSize`` is multiplied by the
-widget's ``font_scale`` (larger text in projector mode). :meth:`EChart.save_png` has the browser
-save the chart as drawn (ECharts' ``getDataURL``) under a given file name.
+widget's ``font_scale`` (larger text in projector mode); with ``fit`` the chart is shortened (down to
+``fit_min`` pixels) so that its bottom stays inside the browser window (the key chart on a projector)
+and reports the height it chose in ``fitted``.
+:meth:`EChart.save_png` has the browser save the chart as drawn (ECharts' ``getDataURL``) under a
+given file name.
 """
 
 from __future__ import annotations
@@ -78,6 +81,9 @@ class EChart(v.VuetifyTemplate):
     height = traitlets.Int(400).tag(sync=True)
     font_scale = traitlets.Float(1.0).tag(sync=True)  # every fontSize of the option times this (projector)
     role = traitlets.Unicode("").tag(sync=True)  # "key": the scenario's key chart (a data attribute in the page)
+    fit = traitlets.Bool(False).tag(sync=True)  # shrink (down to fit_min) so that the chart ends inside the window
+    fit_min = traitlets.Int(300).tag(sync=True)
+    fitted = traitlets.Int(0).tag(sync=True)  # with fit: the height the browser chose (pixels), 0 before
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
