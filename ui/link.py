@@ -9,13 +9,14 @@ like any other input: an unknown scenario, an unknown parameter or an invalid va
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 from model import ParameterError
-from model.params import nearest_key, parse_value
+from model.keys import parameter_keys
+from model.messages import nearest
+from model.overrides import parse_value
 from scenarios.loader import load_scenario
 
 from .params_form import SPECS, parse_edit, show
@@ -58,8 +59,8 @@ def read_link(search: str, scenarios: list[str], default: str) -> Link:
     link = Link(default)
     name = query.pop("scenario", default)
     if name not in scenarios:
-        near = difflib.get_close_matches(name, scenarios, n=1, cutoff=0.5)
-        hint = f" (did you mean '{near[0]}'?)" if near else ""
+        near = nearest(name, scenarios)
+        hint = f" (did you mean '{near}'?)" if near else ""
         extra = [k for k in query if k != "seed"]
         dropped = f"; its {len(extra)} parameter value(s) were meant for it and are not applied" if extra else ""
         link.problems.append(
@@ -84,7 +85,7 @@ def read_link(search: str, scenarios: list[str], default: str) -> Link:
         scenario = load_scenario(link.scenario)
         for key, text in query.items():
             if key not in SPECS:
-                near = nearest_key(key)
+                near = nearest(key, parameter_keys())
                 hint = f" (did you mean '{near}'?)" if near else ""
                 link.problems.append(f"The link names an unknown parameter '{key}'{hint}; it is ignored.")
                 continue
