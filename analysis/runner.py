@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
 from model.model import CoherenceModel
+from scenarios.loader import Scenario, load_scenario
 
 from .summary import summarize
 
@@ -20,7 +22,7 @@ class RunResult:
 
 
 def run_scenario(
-    scenario: Any,
+    scenario: Scenario | str | Path | None,
     *,
     seed: int | None = None,
     ticks: int | None = None,
@@ -29,10 +31,15 @@ def run_scenario(
 ) -> RunResult:
     """Build the model, run it for ``ticks`` (default: the scenario's) and summarise it.
 
+    ``scenario`` is a loaded Scenario, or a name or path that this function loads (the model
+    itself reads no files).
+
     Raises:
         ParameterError, ScenarioError: on invalid input, before anything runs.
         SimulationError: if the state becomes NaN/inf (naming tick and mechanism).
     """
+    if isinstance(scenario, str | Path):
+        scenario = load_scenario(scenario)
     model = CoherenceModel(scenario, seed=seed, params=overrides or {})
     n = int(ticks if ticks is not None else (model.scenario.scenario.ticks if model.scenario else 100))
     done = 0

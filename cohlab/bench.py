@@ -193,8 +193,9 @@ def contended_one(n: int, busy: int, ticks: int = 0, repeats: int = 5) -> dict[s
     """ms per ``model.step()`` over whole runs for the default and numpy engines, with ``busy``
     busy processes beside this one (started here and stopped before returning)."""
     from model import CoherenceModel
+    from scenarios import load_scenario
 
-    scenario, params = ("criticality", {}) if n == 121 else (None, user_params(n))
+    scenario, params = (load_scenario("criticality"), {}) if n == 121 else (None, user_params(n))
     ticks = ticks or (200 if n <= 1000 else 50)
     models = {e: CoherenceModel(scenario, params=params, seed=0, engine=e) for e in ("compiled", "numpy")}
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]

@@ -7,7 +7,8 @@ arrays, the recorder reads the state into tables, and analysis writes the tables
 from __future__ import annotations
 
 import math
-from typing import Any
+from os import PathLike
+from typing import TYPE_CHECKING, Any
 
 import mesa
 import numpy as np
@@ -29,6 +30,9 @@ from .recorder import Recorder
 from .state import State, initial_state
 from .stimuli import load_process, process
 
+if TYPE_CHECKING:
+    from scenarios.loader import Scenario
+
 
 class SimulationError(RuntimeError):
     """The state became invalid (NaN or inf) during a run."""
@@ -38,8 +42,9 @@ class CoherenceModel(mesa.Model):
     """A multi-scale graph of nodes with fast energy, slow weights, coherence and persistence.
 
     Args:
-        scenario: a scenario name, a path to a scenario TOML file, a loaded ``Scenario``, or
-            None for the defaults with no stimuli.
+        scenario: a loaded ``Scenario`` (``scenarios.load_scenario(name_or_path)``), or None for
+            the defaults with no stimuli. The model reads no files: its callers (the command
+            line, the app, sweeps, tests) load scenarios, as Mesa's models take parameters.
         params: dotted-key parameter overrides, e.g. ``{"decay.delta_E": 0.05}``.
         engine: how the fast tick's core is computed: ``"compiled"`` (fused parallel loops) or
             ``"numpy"`` (the mechanism modules; the reference). None: ``COHLAB_ENGINE`` or
@@ -57,21 +62,24 @@ class CoherenceModel(mesa.Model):
 
     def __init__(
         self,
-        scenario: Any = None,
+        scenario: Scenario | None = None,
         *,
         params: dict[str, Any] | None = None,
         engine: str | None = None,
         seed: int | None = None,
         **overrides: Any,
     ) -> None:
-        from scenarios import Scenario, load_scenario
-
+        if isinstance(scenario, str | PathLike):
+            raise TypeError(
+                f"CoherenceModel takes a loaded scenario, not {scenario!r}: "
+                f"CoherenceModel(scenarios.load_scenario({str(scenario)!r}), ...)"
+            )
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))
         self._views_created = False  # the NodeAgents are made at the first look at them (see agents)
         super().__init__(seed=seed)
         self.seed = int(seed)
-        self.scenario = scenario if isinstance(scenario, Scenario) or scenario is None else load_scenario(scenario)
+        self.scenario = scenario
         extra = {k.replace("__", "."): v for k, v in overrides.items()}
         base = self.scenario.resolve_params().model_dump() if self.scenario else {}
         self.params: Params = resolve(base, params or {}, extra)

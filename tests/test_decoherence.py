@@ -17,6 +17,7 @@ from model.mechanisms.coherence import response
 from model.mechanisms.decoherence import scatter
 from model.model import CoherenceModel
 from model.params import ParameterError
+from scenarios import load_scenario
 from scenarios.loader import SCENARIO_DIR, parse_scenario
 
 
@@ -106,7 +107,7 @@ def test_a_number_given_for_the_input_is_accepted_as_a_level() -> None:
 
 
 def test_the_probe_is_a_tanh_chain_by_hand_and_never_writes_the_state() -> None:
-    m = CoherenceModel("coherence_tree", seed=3, engine="numpy")
+    m = CoherenceModel(load_scenario("coherence_tree"), seed=3, engine="numpy")
     g, st = m.graph, m.state
     before = _state_bytes(st)
     x = np.where(g.is_leaf, 0.7, 0.0)
@@ -123,8 +124,8 @@ def test_the_probe_is_a_tanh_chain_by_hand_and_never_writes_the_state() -> None:
 def test_restoring_the_untrained_gamma_removes_the_deformation_exactly() -> None:
     """C is a function of γ, w and the inputs only (learning of w is off here): put the untrained γ
     back and the trained hierarchy answers exactly like the untrained one, whatever else differs."""
-    trained = CoherenceModel("coherence_tree", seed=5, engine="numpy")
-    fresh = CoherenceModel("coherence_tree", seed=5, engine="numpy")
+    trained = CoherenceModel(load_scenario("coherence_tree"), seed=5, engine="numpy")
+    fresh = CoherenceModel(load_scenario("coherence_tree"), seed=5, engine="numpy")
     trained.run(300)
     g = trained.graph
     levels = np.linspace(0.1, 0.99, 9)
@@ -151,7 +152,7 @@ def test_at_a_fixed_input_level_the_temperature_cannot_change_gamma() -> None:
     for inp in ("0.6", "phase"):
         for T in (0.05, 1.0):
             params = {"coherence.input": inp, "phase.T": T}  # a level without noise draws nothing
-            m = CoherenceModel("coherence_tree", seed=2, engine="numpy", params=params)
+            m = CoherenceModel(load_scenario("coherence_tree"), seed=2, engine="numpy", params=params)
             m.run(200)
             gam[inp, T] = m.state.gamma.copy()
     assert np.array_equal(gam["0.6", 0.05], gam["0.6", 1.0])

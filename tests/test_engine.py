@@ -17,6 +17,7 @@ from scipy.sparse.linalg import eigs
 from analysis.export import scales_frame, timeseries_frame
 from model import CoherenceModel, kernels
 from model.params import ParameterError
+from scenarios import load_scenario
 
 pytestmark = pytest.mark.skipif(not kernels.available(), reason="compiled engine not built")
 
@@ -59,7 +60,10 @@ def restore_threads() -> Iterator[None]:
 
 
 def _pair(scenario: str | None, params: dict[str, Any], ticks: int, seed: int = 5) -> list[CoherenceModel]:
-    models = [CoherenceModel(scenario, params=params, seed=seed, engine=e) for e in ("numpy", "compiled")]
+    models = [
+        CoherenceModel(scenario and load_scenario(scenario), params=params, seed=seed, engine=e)
+        for e in ("numpy", "compiled")
+    ]
     for m in models:
         m.run(ticks)
     return models
@@ -123,7 +127,7 @@ def test_compiled_power_iteration_finds_the_spectral_radius(dormant: bool) -> No
 def test_early_stopped_reconvergence_stays_within_1e_4_of_50_steps(engine: str, scenario: str | None) -> None:
     """SPEC 4.6: the re-convergence may stop early as long as ρ̂ stays within 1e-4 of 50 full steps."""
     params = {} if scenario else {"graph.n_nodes": 5000, "load.rate": 50.0, "persistence.enabled": True}
-    m = CoherenceModel(scenario, params=params, seed=3, engine=engine)
+    m = CoherenceModel(scenario and load_scenario(scenario), params=params, seed=3, engine=engine)
     core, checked = m._core, []
     early_stop = core.power_iterate
 
@@ -149,7 +153,7 @@ def test_results_do_not_depend_on_the_number_of_threads(restore_threads: None) -
     for threads in (1, 2, 3):
         kernels.set_threads(threads)
         params = {"graph.n_nodes": 20_000, "load.rate": 200.0, "persistence.enabled": True, "coherence.enabled": True}
-        m = CoherenceModel("criticality", params=params, seed=9)
+        m = CoherenceModel(load_scenario("criticality"), params=params, seed=9)
         m.run(60)
         state = {k: getattr(m.state, k).tobytes() for k in STATE + SLOW_STATE}
         runs.append((timeseries_frame(m).to_csv(), scales_frame(m).to_csv(), state))

@@ -16,6 +16,7 @@ from model.mechanisms.persistence import (
     redraw_reality,
     softmax,
 )
+from scenarios import load_scenario
 
 THREE = {"graph.branching": 2, "graph.depth": 1, "graph.lateral_k": 0.0, "environment.categories": 2}
 
@@ -356,7 +357,7 @@ def test_shift_hurts_the_shifted_subtree_only_then_it_recovers(persistence_run) 
 
 
 def test_right_after_the_shift_low_R_and_pressure_sit_in_the_shifted_subtree() -> None:
-    m = CoherenceModel("persistence", seed=1)
+    m = CoherenceModel(load_scenario("persistence"), seed=1)
     m.run(1000)  # the slow tick at t = 1000 sees the new world of node 4's subtree
     g, st = m.graph, m.state
     inside = np.zeros(g.n, bool)
@@ -399,4 +400,4 @@ def test_bad_coherence_and_persistence_parameters_are_refused(key: str, value: f
     from model import ParameterError
 
     with pytest.raises(ParameterError, match=key.replace(".", r"\.")):
-        CoherenceModel("persistence", seed=0, params={key: value})
+        CoherenceModel(load_scenario("persistence"), seed=0, params={key: value})

@@ -30,7 +30,7 @@ FLAGS = ("coarse_scaling", "frozen_context", "diversity", "small_steps", "two_st
 
 
 def make(seed: int = 0, **params: Any) -> CoherenceModel:
-    return CoherenceModel(SCENARIO, seed=seed, params={"recall.every": 0, **params})
+    return CoherenceModel(load_scenario(SCENARIO), seed=seed, params={"recall.every": 0, **params})
 
 
 def finish(m: CoherenceModel, limit: int = 30_000) -> CoherenceModel:
@@ -471,7 +471,7 @@ def test_same_seed_same_experiment() -> None:
 
 
 def test_other_scenarios_are_untouched_by_the_experiment() -> None:
-    m = CoherenceModel("criticality", seed=0)
+    m = CoherenceModel(load_scenario("criticality"), seed=0)
     assert m.plasticity is None and m.params.learning.rule == "hebbian"
 
 
@@ -546,4 +546,6 @@ def test_run_plots_include_recall_and_dreams(tmp_path) -> None:
     m = finish(make(4, **{"defenses.dream_loop": True, "recall.every": 40}))
     assert recall_plot(m, tmp_path) == tmp_path / "recall.png"
     assert (tmp_path / "recall.png").stat().st_size > 10_000
-    assert recall_plot(CoherenceModel("criticality", seed=0), tmp_path / "x") is None  # no experiment, no plot
+    assert (
+        recall_plot(CoherenceModel(load_scenario("criticality"), seed=0), tmp_path / "x") is None
+    )  # no experiment, no plot

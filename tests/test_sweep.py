@@ -376,10 +376,11 @@ def test_mesa_batch_run_works_with_the_model(processes: int) -> None:
     import mesa
 
     from model import CoherenceModel
+    from scenarios import load_scenario
 
-    results = mesa.batch_run(
+    results = mesa.batch_run(  # a loaded scenario is a parameter value like any other (in a list: one value)
         CoherenceModel,
-        parameters={"scenario": "criticality", "seed": [1, 2], "spread__alpha": [0.05, 0.1]},
+        parameters={"scenario": [load_scenario("criticality")], "seed": [1, 2], "spread__alpha": [0.05, 0.1]},
         iterations=1,
         max_steps=20,
         number_processes=processes,
