@@ -59,7 +59,11 @@ def training_stimuli(m: CoherenceModel) -> list[set[int]]:
 
 @pytest.mark.parametrize("source", ["dreams", "real"])
 def test_no_held_out_cue_was_used_in_training(source: str) -> None:
-    m = finish(CoherenceModel("generalization", seed=5, params={**SMALL, "dream.source": source, "dream.every": 30}))
+    m = finish(
+        CoherenceModel(
+            load_scenario("generalization"), seed=5, params={**SMALL, "dream.source": source, "dream.every": 30}
+        )
+    )
     exp = m.plasticity
     stimuli = training_stimuli(m)
     assert stimuli and exp.dream_cycles and sum(c["replayed"] for c in exp.dream_cycles) > 0
@@ -79,7 +83,7 @@ def test_no_held_out_cue_was_used_in_training(source: str) -> None:
 
 
 def test_held_out_cues_are_built_as_documented() -> None:
-    m = CoherenceModel("generalization", seed=2, params=SMALL)
+    m = CoherenceModel(load_scenario("generalization"), seed=2, params=SMALL)
     pats = m.plasticity.patterns
     rng = np.random.default_rng(0)
     items = make_heldout(m.graph.n, pats, rng, noise=0.25, keep=0.5)
@@ -119,7 +123,7 @@ def test_held_out_test_changes_nothing_else_and_is_reproducible() -> None:
 )
 def test_bad_values_of_the_new_parameters_are_refused(key: str, value: object, needle: str) -> None:
     with pytest.raises(ParameterError, match=needle):
-        CoherenceModel("generalization", seed=0, params={key: value})
+        CoherenceModel(load_scenario("generalization"), seed=0, params={key: value})
 
 
 def test_bad_input_on_the_command_line_writes_nothing(tmp_path: Path) -> None:
