@@ -18,6 +18,7 @@ from analysis.landscape import GRID, landscape_metric, plane_inputs, root_surfac
 from analysis.sweep.design import build_spec
 from analysis.sweep.run import run_sweep
 from model.model import CoherenceModel
+from scenarios import load_scenario
 
 YES, NO = Estimate(1.0, 0.5, 5), Estimate(0.1, 0.5, 5)  # an interval above 0, one containing 0
 DOWN = Estimate(-1.0, 0.5, 5)
@@ -77,7 +78,7 @@ def test_landscape_verdicts() -> None:
 
 
 def test_plane_inputs_split_the_leaves_between_the_two_axes() -> None:
-    g = CoherenceModel("landscape_memory", seed=3, engine="numpy").graph
+    g = CoherenceModel(load_scenario("landscape_memory"), seed=3, engine="numpy").graph
     x = plane_inputs(g)
     first = set(g.subtree(int(g.first_child[0])).tolist())
     a_leaves = [i for i in np.flatnonzero(g.is_leaf) if i in first]
@@ -88,7 +89,7 @@ def test_plane_inputs_split_the_leaves_between_the_two_axes() -> None:
 
 
 def test_the_landscape_metric_leaves_the_live_model_alone_and_finds_the_memory_in_gamma() -> None:
-    m = CoherenceModel("landscape_memory", seed=8, engine="numpy")
+    m = CoherenceModel(load_scenario("landscape_memory"), seed=8, engine="numpy")
     m.run(200)
     before = _state_bytes(m.state)
     out = landscape_metric(m)
