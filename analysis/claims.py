@@ -74,6 +74,7 @@ ANALYZERS: dict[str, str] = {
     "coherence_tree": "analysis.gamma_conditions:claims",
     "error_propagation": "analysis.error_propagation:claims",
     "landscape_memory": "analysis.landscape:claims",
+    "coherence_backprop": "analysis.seed_table:claims",
 }
 
 

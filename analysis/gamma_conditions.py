@@ -17,7 +17,7 @@ leaves' phase order.
 scale, the leaves' input level and the final error, mean ± 95 % CI over the seeds),
 ``analysis/gamma_conditions.png`` (γ per scale against T, against the fixed level, and every
 run's γ against the leaves' measured input level) and the claims 000-P1a, 000-P1b, 000-P1c and
-000-P5.
+000-S5c.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def _plot(ok: pd.DataFrame, table: pd.DataFrame, scales: list[int], directory: P
 
 
 def claims(directory: Path) -> list[Claim]:
-    """000-P1a, 000-P1b, 000-P1c and 000-P5 from the coherence_tree sweep over phase.T and the input."""
+    """000-P1a, 000-P1b, 000-P1c and 000-S5c from the coherence_tree sweep over phase.T and the input."""
     grid = sweep_spec(directory).get("grid", {})
     if set(grid) != {TEMP, INPUT}:  # the design this analysis pairs; other sweeps get the generic tables
         return []
@@ -199,7 +199,7 @@ def claims(directory: Path) -> list[Claim]:
             "activation operator, which the coherence pass never reads",
         ),
         Claim(
-            id="000-P5",
+            id="000-S5c",
             source="000",
             claim="γ increases toward higher scales, optimizing for stability propagation",
             verdict=verdict_increasing(steps),

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import error_propagation, gamma_conditions, landscape
+from analysis import error_propagation, gamma_conditions, landscape, seed_table
 from analysis.claims import VERDICTS, Claim, Estimate, dumps
 from analysis.landscape import GRID, landscape_metric, plane_inputs, root_surface
 from analysis.sweep.design import build_spec
@@ -72,6 +72,23 @@ def test_landscape_verdicts() -> None:
     assert landscape.verdict_history([YES, YES, NO]) == "confirmed"
     assert landscape.verdict_history([YES, NO, NO]) == "partly"
     assert landscape.verdict_history([NO]) == "refuted"
+
+
+def test_seed_table_verdicts() -> None:
+    near = [Estimate(g + 0.004, 0.001, 20) for g in seed_table.SEED_GAMMA]
+    assert seed_table.verdict_table(near) == "confirmed"
+    assert seed_table.verdict_table([Estimate(1.5, 0.0, 20), *near[1:-1], Estimate(1.9, 0.01, 20)]) == "partly"
+    assert seed_table.verdict_table([Estimate(3.0, 0.1, 20)] * 5) == "refuted"
+    assert seed_table.verdict_reduction(Estimate(0.894, 0.003, 20)) == "confirmed"
+    assert seed_table.verdict_reduction(Estimate(0.5, 0.1, 20)) == "partly"
+    assert seed_table.verdict_reduction(Estimate(0.05, 0.1, 20)) == "refuted"
+
+
+def test_seed_table_small(tmp_path: Path) -> None:
+    out = _sweep(tmp_path, "coherence_backprop", "chain", replicates=3, grid=("coherence.eta=0.2",))
+    rows = _valid(seed_table.claims(out), {"000-S5a", "000-S5b", "000-P5"})
+    assert rows["000-S5a"].verdict == "confirmed"  # SPEC 5.3: the seed's table within 0.01 for any seed
+    assert rows["000-P5"].verdict == "not testable"
 
 
 # ----------------------------------------------------------------------------- the probe plane and the metric
@@ -138,7 +155,7 @@ def test_gamma_conditions_small(tmp_path: Path) -> None:
     grids = ("coherence.input=phase,0.6", "phase.T=0.05,1.0")
     noiseless = ("coherence.input_noise=0",)  # then a fixed level's runs cannot differ at all
     out = _sweep(tmp_path, "coherence_tree", "ct", ticks=200, replicates=2, grid=grids, sets=noiseless)
-    rows = _valid(gamma_conditions.claims(out), {"000-P1a", "000-P1b", "000-P1c", "000-P5"})
+    rows = _valid(gamma_conditions.claims(out), {"000-P1a", "000-P1b", "000-P1c", "000-S5c"})
     assert rows["000-P1c"].verdict == "not testable" and rows["000-P1c"].why
     assert "moves by +0.0000 ± 0.0000 at most (0 of 4 differences exclude 0)" in rows["000-P1b"].numbers
     table = pd.read_csv(out / "analysis" / "gamma_conditions.csv", dtype={"input": str})
