@@ -103,6 +103,7 @@ class CoherenceModel(mesa.Model):
         self._last_slow: dict[str, Any] = {}
         self._prev_total = 0.0
         self._pinned_since: int | None = None
+        self._phase_integrator: phase.Integrator | None = None  # SPEC 4.3: keeps the previous noise draw
 
         tracked = self._tracked_nodes()
         self.recorder = Recorder(self.graph, self.state, tracked)
@@ -302,7 +303,10 @@ class CoherenceModel(mesa.Model):
     def _fast_hook_phase(self) -> None:
         """SPEC 4.3: phase dynamics, when on."""
         if self.params.phase.enabled:
-            phase.phase_step(self.graph, self.state, self.params, self.rng_dyn, self.params.clock.dt_fast)
+            if self._phase_integrator is None:
+                self._phase_integrator = phase.Integrator(self.state.phi.shape, self.rng_dyn)
+            dt = self.params.clock.dt_fast
+            phase.phase_step(self.graph, self.state, self.params, self.rng_dyn, dt, self._phase_integrator)
 
     def _slow_hook_coherence(self) -> dict[str, Any]:
         """SPEC 5.3: coherence free energy (phase on) and coherence backpropagation (coherence on)."""

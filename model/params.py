@@ -113,6 +113,9 @@ class PhaseParams(Section):
     K: float = Field(1.0, ge=0.0, le=100.0, description="coupling K")
     omega_sd: float = Field(0.0, ge=0.0, le=100.0, description="s.d. of natural frequencies ω")
     bins: int = Field(36, ge=2, le=3600, description="histogram bins for the phase entropy S_phase")
+    substeps: int = Field(
+        0, ge=0, le=10_000, description="integration sub-steps per fast tick (0 = chosen from K, the weights and T)"
+    )
 
 
 class DecayParams(Section):

@@ -22,13 +22,44 @@ Choices (where the spec is silent):
 
 Equations:
 
-    φ_i ← wrap(φ_i + dt·(ω_i + K·Σ_j W̄_ij·sin(φ_j − φ_i)) + sqrt(2·T·dt)·ξ_i),   ξ_i ~ N(0, 1)
+    φ_i ← wrap(φ_i + h·(ω_i + K·Σ_j W̄_ij·sin(φ_j − φ_i)) + sqrt(2·T·h)·(ξ_i + ξ'_i)/2)
+          ξ_i ~ N(0, 1) this sub-step, ξ'_i the previous sub-step's draw, h = dt/n
     wrap(x) ∈ (−π, π]
     E_phase = Σ_ij W̄_ij·(1 − cos(φ_i − φ_j)) / Σ_ij W̄_ij         (the graph's ⟨|∇φ|²⟩)
     S_phase = −Σ_b P_b·ln P_b                                      (``phase.bins``-bin histogram of φ)
     F_coh   = E_phase − T·S_phase
     order   = |mean_i e^{iφ_i}|
     local order r_i = |Σ_{j∈N(i)∪{i}} W̄_ij·e^{iφ_j}| / Σ_{j∈N(i)∪{i}} W̄_ij
+
+Integration (SPEC 4.3). A fast tick of length dt is n sub-steps of h = dt/n of the
+Leimkuhler–Matthews (LM) scheme, which costs one force evaluation per step like Euler but
+reuses the previous normal draw:
+
+    φ ← wrap(φ + h·(ω + K·Σ_j W̄_ij·sin(φ_j − φ_i)) + sqrt(2·T·h)·(ξ_n + ξ_{n−1})/2)
+
+Its error in the sampled density is O(h²) (Euler's is O(h)): for a harmonic well it is exact,
+so what remains comes from the cosine's curvature at the large excursions of high T. With
+``phase.substeps = 0`` the fewest sub-steps are taken with
+
+    h·K·max_i Σ_j W̄_ij ≤ 0.5   (the stiffest node; also keeps the step far from instability)
+    h·T ≤ 0.15                 (the measured error grows like (h·T)²)
+
+so the default tree (W̄ 0.25, K 1) takes 2 sub-steps at T ≤ 0.3, 4 at T 0.5, 7 at T 1.
+Measured mean link alignment on a lateral-free tree (b 3, D 4, W̄ 0.25, K 1), against the
+exact I₁/I₀(K·W̄/T), relative error, 100–200 independent trees:
+
+    T       Euler h=1 (before)   LM h=1    LM h=0.5   LM h=0.25   automatic (n)
+    0.05        −5.6 %           −0.01 %   −0.01 %    −0.03 %     −0.14 % (2)
+    0.1        −11.3 %           +0.02 %   −0.00 %    +0.00 %     −0.06 % (2)
+    0.2        −22.8 %           −0.07 %   −0.01 %    +0.03 %     +0.15 % (2)
+    0.5        −46.9 %           −3.6 %    −0.8 %        –         −0.12 % (4)
+    1.0        −71.6 %          −15.6 %    −3.4 %     −0.6 %      −0.72 % (7)
+
+(statistical errors 0.05–0.3 %; Euler at h = 0.1 still misses by −4.8 % at T = 0.5 and −9 %
+at T = 1, so Euler sub-steps would need about 50 per tick where LM needs 7.) An exact
+heat-bath sampler was the other candidate: it samples exp(−H/T) at any step but is not
+Langevin time, and the thermodynamics experiment (SPEC 5.6) needs a dynamics that moves
+the phases while K changes.
 
 The drift is the gradient descent of E_phase, so with the noise the dynamics lower
 F = E − T·S (SPEC 4.3). The coupling sum is two sparse products:
@@ -40,12 +71,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..graph import Graph
 from ..params import Params
 from ..state import State
 
 _REVERSE_CACHE = "_reverse_entry_cache"
+H_STIFF = 0.5  # largest h·K·max_i Σ_j W̄_ij (see "Integration")
+H_HOT = 0.15  # largest h·T (see "Integration")
 
 
 def reverse_entry(graph: Graph) -> np.ndarray:
@@ -86,24 +120,107 @@ def wrap(phi: np.ndarray) -> np.ndarray:
     return np.where(out <= -np.pi, out + 2.0 * np.pi, out)
 
 
-def phase_step(graph: Graph, st: State, params: Params, rng: np.random.Generator, dt: float) -> None:
-    """One Euler–Maruyama step of the noisy Kuramoto/XY dynamics (SPEC 4.3), in place on ``st.phi``.
+def max_strength(graph: Graph, wbar: np.ndarray) -> float:
+    """max_i Σ_j W̄_ij: the stiffest node's total coupling weight (0 for a graph without links)."""
+    if wbar.size == 0:
+        return 0.0
+    return float(np.bincount(graph.edge_src, weights=wbar, minlength=graph.n).max())
+
+
+def substeps_for(dt: float, K: float, strength: float, T: float, override: int = 0) -> int:
+    """Sub-steps per fast tick (SPEC 4.3): ``override`` when > 0, else the fewest with
+    h = dt/n ≤ min(H_STIFF/(K·max_i Σ_j W̄_ij), H_HOT/T) (see the module's "Integration")."""
+    if override > 0:
+        return int(override)
+    rate = max(K * strength / H_STIFF, T / H_HOT, 1e-300)
+    return max(1, math.ceil(dt * rate - 1e-9))
+
+
+class Integrator:
+    """The Leimkuhler–Matthews integrator of SPEC 4.3 for one phase array or a batch of them.
+
+    ``phi`` is either one configuration (N,) or a batch (N, M) of M independent ones (one
+    column each: the sparse product then runs over all of them at once). The previous
+    normal draw of each phase is kept between calls, as the scheme needs.
+
+    Args:
+        shape: the shape of the phase arrays this integrator will advance.
+        rng: the noise stream.
+    """
+
+    def __init__(self, shape: tuple[int, ...], rng: np.random.Generator) -> None:
+        self.shape = shape
+        self.rng = rng
+        self.xi_prev: np.ndarray | None = None  # drawn on the first noisy step
+
+    def advance(
+        self,
+        Wbar: sp.csr_matrix,
+        phi: np.ndarray,
+        K: float | np.ndarray,
+        T: float,
+        dt: float,
+        n: int,
+        omega: np.ndarray | float = 0.0,
+        frozen: np.ndarray | None = None,
+    ) -> None:
+        """``n`` sub-steps of length h = dt/n, in place on ``phi`` (wrapped to (−π, π]).
+
+        Args:
+            Wbar: the symmetrised coupling matrix (zero rows and columns for dormant nodes).
+            phi: the phases, shape ``self.shape``.
+            K: the coupling, a number or one per column of a batch.
+            T: the temperature (T = 0: no noise is drawn).
+            dt: the fast tick's length.
+            n: the number of sub-steps.
+            omega: natural frequencies, per node (broadcast over a batch's columns).
+            frozen: per node, True where the phase must not move (dormant nodes), or None.
+        """
+        h = dt / n
+        amp = math.sqrt(2.0 * T * h) if T > 0 else 0.0
+        omega = np.asarray(omega, dtype=float)
+        if phi.ndim == 2 and omega.ndim == 1:
+            omega = omega[:, None]
+        start = phi.copy() if frozen is not None else None
+        for _ in range(n):
+            cos, sin = np.cos(phi), np.sin(phi)
+            drive = cos * (Wbar @ sin) - sin * (Wbar @ cos)  # Σ_j W̄_ij sin(φ_j − φ_i)
+            phi += h * (omega + K * drive)
+            if amp > 0:
+                if self.xi_prev is None:
+                    self.xi_prev = self.rng.standard_normal(self.shape)
+                xi = self.rng.standard_normal(self.shape)
+                phi += (0.5 * amp) * (self.xi_prev + xi)
+                self.xi_prev = xi
+            phi[:] = wrap(phi)
+        if start is not None:
+            phi[frozen] = start[frozen]
+
+
+def phase_step(
+    graph: Graph, st: State, params: Params, rng: np.random.Generator, dt: float, integrator: Integrator | None = None
+) -> int:
+    """One fast tick of the noisy Kuramoto/XY dynamics (SPEC 4.3), in place on ``st.phi``.
 
     Args:
         graph: the topology.
         st: the state; reads W, omega, alive; writes phi (alive nodes only).
-        params: uses ``phase.K`` and ``phase.T``.
-        rng: the noise stream (N normals per step when T > 0, none when T = 0).
-        dt: the step (the fast clock's period).
+        params: uses ``phase.K``, ``phase.T`` and ``phase.substeps``.
+        rng: the noise stream (used when no integrator is given).
+        dt: the fast clock's period.
+        integrator: keeps the Leimkuhler–Matthews memory between ticks; None: a fresh one
+            (the first noisy sub-step then draws its own previous normal).
+
+    Returns:
+        The number of sub-steps taken.
     """
     pp = params.phase
-    Wbar = graph.matrix(coupling_weights(graph, st))
-    cos, sin = np.cos(st.phi), np.sin(st.phi)
-    drive = cos * (Wbar @ sin) - sin * (Wbar @ cos)  # Σ_j W̄_ij sin(φ_j − φ_i)
-    new = st.phi + dt * (st.omega + pp.K * drive)
-    if pp.T > 0:
-        new += math.sqrt(2.0 * pp.T * dt) * rng.standard_normal(graph.n)
-    st.phi[:] = np.where(st.alive, wrap(new), st.phi)
+    wbar = coupling_weights(graph, st)
+    n = substeps_for(dt, pp.K, max_strength(graph, wbar), pp.T, pp.substeps)
+    integ = integrator if integrator is not None else Integrator(st.phi.shape, rng)
+    frozen = None if st.alive.all() else ~st.alive
+    integ.advance(graph.matrix(wbar), st.phi, pp.K, pp.T, dt, n, st.omega, frozen)
+    return n
 
 
 def local_order(graph: Graph, st: State) -> np.ndarray:
