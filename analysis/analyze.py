@@ -17,6 +17,8 @@ Written into ``DIR/analysis/``:
   means over replicates, separately for each combination of grid values.
 - for the stability–plasticity ablation (a sweep over the six ``defenses.*`` flags), the
   per-combination table, the main effects and a plot (see ``analysis/ablation.py``).
+- for a sweep over ``phase.T``: order, E_phase, S_phase, F_coh and the link alignment beside
+  the exact tree curve (``analysis/temperature_analysis.py``).
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ from scipy import stats
 
 from scenarios.sweep_spec import SweepError
 
-from . import ablation, claims
+from . import ablation, claims, temperature_analysis
 from .sweep.design import sobol_problem
 from .sweep.store import RUNS_FIXED, RUNS_TAIL
 
+SCENARIO_ANALYSES = (temperature_analysis,)  # SPEC 7: temperature_sweep
 MAX_PLOTTED = 8  # metrics per figure
 MAX_LINES = 6  # lines (values of a second grid parameter) per panel
 BINS = 6  # quantile bins of a sampled parameter
@@ -183,6 +186,11 @@ def analyze(out: Path) -> Report:
             "stability–plasticity ablation (mean ± 95 % CI):",
             *ablation.summary_text(tables["ablation"]),
         ]
+    for extra in SCENARIO_ANALYSES:  # per-scenario figures (each module: applies, report)
+        if extra.applies(runs, spec) and len(ok):
+            files, lines = extra.report(out, runs, spec)
+            report.files += files
+            report.sections += lines
     if not metrics:
         report.notes.append("no numeric metric varies across the ok runs: tables hold counts only, no plots")
     _add_claims(report)
