@@ -119,6 +119,10 @@ def write_run(
             "events.jsonl": model.events.to_jsonl().encode(),
             "summary.json": json.dumps(_plain(summary), indent=2).encode() + b"\n",
         }
+        if getattr(model, "thermo", None) is not None:  # SPEC 5.6: one row per trajectory
+            from .thermo_outputs import work_frame
+
+            files["work.csv"] = to_csv_bytes(work_frame(model))
         for name, data in files.items():
             (tmp / name).write_bytes(data)
         if extra is not None:

@@ -41,7 +41,8 @@ def run_scenario(
     if isinstance(scenario, str | Path):
         scenario = load_scenario(scenario)
     model = CoherenceModel(scenario, seed=seed, params=overrides or {})
-    n = int(ticks if ticks is not None else (model.scenario.scenario.ticks if model.scenario else 100))
+    planned = model.planned_ticks or (model.scenario.scenario.ticks if model.scenario else 100)
+    n = int(ticks if ticks is not None else planned)
     done = 0
     name = model.scenario.name if model.scenario else "run"
     with tqdm(total=n, desc=name, unit="tick", disable=not progress) as bar:

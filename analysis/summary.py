@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import error_propagation, landscape, metrics, plasticity_metrics, survival  # noqa: F401  (each registers its scenarios' metrics)
+from . import error_propagation, landscape, metrics, plasticity_metrics, survival, thermo_outputs  # noqa: F401  (each registers its scenarios' metrics)
 from .metric_registry import METRICS
 
 if TYPE_CHECKING:

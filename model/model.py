@@ -29,6 +29,7 @@ from .plasticity import learn as plasticity_learn
 from .recorder import Recorder
 from .state import State, initial_state
 from .stimuli import load_process, process
+from .thermo import attach as attach_thermo
 
 if TYPE_CHECKING:
     from scenarios.loader import Scenario
@@ -121,6 +122,8 @@ class CoherenceModel(mesa.Model):
             self.env.process(process(self, stim, sel))
         # --- SPEC 6: stability–plasticity experiment and the Adam rule (model/plasticity.py); None when off
         self.plasticity = attach_plasticity(self)
+        self.planned_ticks: int | None = None  # set by an experiment that knows its own length
+        self.thermo = attach_thermo(self)  # SPEC 5.6: the switching experiment; None when off
         # ---
 
         self.datacollector = mesa.DataCollector(
@@ -302,7 +305,9 @@ class CoherenceModel(mesa.Model):
 
     def _fast_hook_phase(self) -> None:
         """SPEC 4.3: phase dynamics, when on."""
-        if self.params.phase.enabled:
+        if self.thermo is not None:  # SPEC 5.6: the experiment's batch owns the phase dynamics
+            self.thermo.fast_tick()
+        elif self.params.phase.enabled:
             if self._phase_integrator is None:
                 self._phase_integrator = phase.Integrator(self.state.phi.shape, self.rng_dyn)
             dt = self.params.clock.dt_fast

@@ -24,6 +24,7 @@ from .plasticity_params import (  # SPEC 6: stability–plasticity sections
     RecallParams,
     check_plasticity,
 )
+from .thermo_params import ThermoParams, check_thermo  # SPEC 5.6: the thermodynamics experiment
 
 LN2 = math.log(2.0)
 
@@ -38,6 +39,7 @@ RESTART_ONLY: tuple[str, ...] = (
     "coherence.gamma0",
     "patterns.",
     "defenses.",
+    "thermo.",
 )
 
 
@@ -287,6 +289,7 @@ class Params(Section):
     episodic: EpisodicParams = EpisodicParams()
     dream: DreamParams = DreamParams()
     # ---
+    thermo: ThermoParams = ThermoParams()  # SPEC 5.6
 
     @model_validator(mode="after")
     def _check_cross(self) -> Params:
@@ -306,6 +309,7 @@ class Params(Section):
                     f"δ_max must be ≥ ln((1 + α·B)/ρ*)/min m_E = {need:.4g} (SPEC 4.6)"
                 )
         check_plasticity(self)  # SPEC 6
+        check_thermo(self)  # SPEC 5.6
         return self
 
 
