@@ -1443,6 +1443,8 @@ class OrderVsTView(View):
         return out
 
 
+from .thermo_view import ThermoView  # noqa: E402  (SPEC 5.6; it builds on View)
+
 VIEWS: tuple[type[View], ...] = (
     GraphView,
     SubtreeView,
@@ -1456,6 +1458,7 @@ VIEWS: tuple[type[View], ...] = (
     PersistenceView,
     HistogramView,
     RecallView,
+    ThermoView,
 )
 
 
