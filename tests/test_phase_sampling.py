@@ -14,6 +14,7 @@ from model.graph import build_graph
 from model.keys import resolve
 from model.mechanisms.phase import Integrator, phase_step, substeps_for
 from model.state import initial_state
+from scenarios import load_scenario
 
 
 def exact_alignment(coupling: float, T: float) -> float:
@@ -67,7 +68,7 @@ def test_substeps_rule() -> None:
 def test_the_issue_run_now_samples_the_temperature_set() -> None:
     # the issue's reproduction: temperature_sweep on a lateral-free tree at T = 0.5 gave 0.126 for 0.243
     overrides = {"graph.lateral_k": 0.0, "phase.T": 0.5}
-    m = CoherenceModel("temperature_sweep", seed=1, params=overrides, engine="numpy")
+    m = CoherenceModel(load_scenario("temperature_sweep"), seed=1, params=overrides, engine="numpy")
     g = m.graph
     samples = []
     for t in range(1500):

@@ -19,6 +19,7 @@ from model import CoherenceModel
 from model.graph import build_graph
 from model.keys import resolve
 from model.mechanisms.thermo import parent_weights, sample_tree
+from scenarios import load_scenario
 
 ESTIMATES = ("delta_F_jarzynski_forward", "delta_F_jarzynski_reverse", "delta_F_bar", "delta_F_ti")
 
@@ -39,7 +40,7 @@ def exact_delta_F(m: CoherenceModel) -> float:
 
 
 def run(seed: int = 1, **overrides) -> tuple[CoherenceModel, dict]:
-    m = CoherenceModel("thermodynamics", seed=seed, params=overrides, engine="numpy")
+    m = CoherenceModel(load_scenario("thermodynamics"), seed=seed, params=overrides, engine="numpy")
     while m.running:
         m.step()
     return m, thermo_estimates(m)

@@ -37,6 +37,8 @@ class ThermoView(View):
 
     def _subtitle(self) -> str:
         th = self.model.thermo
+        if th is None:
+            return "this chart belongs to the thermodynamics scenario (thermo.enabled = true)"
         info = th.info()
         exact = info["delta_F_exact"]
         ex = f"ΔF exact {exact:.3f}" if exact is not None else "no exact ΔF (loops): compare with TI"
@@ -95,6 +97,8 @@ class ThermoView(View):
 
     def _series(self) -> Option:
         th = self.model.thermo
+        if th is None:
+            return {"series": [{"data": np.empty((0, 2))} for _ in range(9)]}
         hist = histogram_data(th.work_forward, th.work_reverse)
         peak = float(max(hist["forward"].max(), hist["reverse"].max(), 1e-12))
         exact = th.delta_F_exact
