@@ -19,6 +19,8 @@ Written into ``DIR/analysis/``:
   per-combination table, the main effects and a plot (see ``analysis/ablation.py``).
 - for a sweep over ``phase.T``: order, E_phase, S_phase, F_coh and the link alignment beside
   the exact tree curve (``analysis/temperature_analysis.py``).
+- for a sweep over ``thermo.switch_ticks``: dissipated work and the estimators' bias against
+  the switching time (``analysis/thermo_analysis.py``).
 """
 
 from __future__ import annotations
@@ -39,11 +41,11 @@ from scipy import stats
 
 from scenarios.sweep_spec import SweepError
 
-from . import ablation, claims, temperature_analysis
+from . import ablation, claims, temperature_analysis, thermo_analysis
 from .sweep.design import sobol_problem
 from .sweep.store import RUNS_FIXED, RUNS_TAIL
 
-SCENARIO_ANALYSES = (temperature_analysis,)  # SPEC 7: temperature_sweep
+SCENARIO_ANALYSES = (temperature_analysis, thermo_analysis)  # SPEC 7: temperature_sweep, thermodynamics
 MAX_PLOTTED = 8  # metrics per figure
 MAX_LINES = 6  # lines (values of a second grid parameter) per panel
 BINS = 6  # quantile bins of a sampled parameter

@@ -186,3 +186,11 @@ def test_a_sweep_gives_the_same_bytes_on_one_and_two_workers(tmp_path: Path, mon
         outs.append(pd.read_csv(out / "runs.csv").drop(columns=["wall_s"]))
     pd.testing.assert_frame_equal(*outs)
     assert outs[0]["thermo.delta_F_bar"].notna().all()
+    res = cli("analyze", str(tmp_path / "w1"))  # dissipated work and bias against the switching time
+    assert res.exit_code == 0, res.output
+    assert "switching time" in res.output and (tmp_path / "w1" / "analysis" / "switching.png").exists()
+    table = pd.read_csv(tmp_path / "w1" / "analysis" / "switching.csv", index_col="thermo.switch_ticks")
+    assert table.loc[1, "dissipated_work"] > table.loc[5, "dissipated_work"] > 0  # the second law
+    exact = outs[0]["thermo.delta_F_exact"]
+    bias = (outs[0]["thermo.delta_F_bar"] - exact).groupby(outs[0]["thermo.switch_ticks"]).mean()
+    assert table["bias_bar"].to_numpy() == pytest.approx(bias.to_numpy(), abs=1e-5)
