@@ -14,12 +14,13 @@ entry.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-from .params import GraphParams
+from .params import GraphParams, ParameterError, Params
 
 
 @dataclass
@@ -210,3 +211,90 @@ def _lateral_pairs(level_start: np.ndarray, k: float, rng: np.random.Generator) 
     if not us:
         return np.empty(0, np.int64), np.empty(0, np.int64)
     return np.concatenate(us), np.concatenate(vs)
+
+
+# ----------------------------------------------------------------------------- memory, before building
+
+
+def node_count(gp: GraphParams) -> int:
+    """Nodes the graph will have (exact, from branching, depth and n_nodes; nothing is built)."""
+    b = 1 if gp.kind == "chain" else gp.branching
+    return gp.n_nodes if gp.n_nodes > 0 else tree_size(b, gp.depth)
+
+
+# what the build and the first ticks allocate beyond the final arrays (edge sorting, the fast tick's
+# work buffers), measured with `/usr/bin/time -v` on 10^5- and 10^6-node runs: peak ≈ 2.1–2.2× the arrays
+PEAK_FACTOR = 2.2
+
+
+def array_bytes(params: Params) -> tuple[float, float]:
+    """Bytes per node and per directed edge of the graph's and the state's arrays at these parameters.
+
+    Read off a small model built with the same parameters (every array of length N or nnz
+    counts, whatever its dtype and width, e.g. the N×M reality arrays), so the figure follows
+    the arrays as they are, not a hand-kept list.
+    """
+    from .state import initial_state
+
+    small = params.graph.model_copy(update={"kind": "tree", "branching": 3, "depth": 3, "n_nodes": 0})
+    g = build_graph(small, np.random.default_rng(0))
+    st = initial_state(g, params.model_copy(update={"graph": small}), np.random.default_rng(0))
+    per_node = per_edge = 0.0
+    for obj in (g, st):
+        for a in vars(obj).values():
+            if isinstance(a, np.ndarray) and a.ndim and a.shape[0] == g.n:
+                per_node += a.nbytes / g.n
+            elif isinstance(a, np.ndarray) and a.ndim and a.shape[0] == g.nnz:
+                per_edge += a.nbytes / g.nnz
+    return per_node, per_edge
+
+
+def estimated_bytes(params: Params) -> int:
+    """Peak memory of building and running a model with these parameters, estimated before building."""
+    gp = params.graph
+    n = node_count(gp)
+    edges = 2 * (n - 1) + gp.lateral_k * n  # directed entries: tree links both ways, ~lateral_k per node
+    per_node, per_edge = array_bytes(params)
+    return int(PEAK_FACTOR * (n * per_node + edges * per_edge))
+
+
+def available_bytes() -> int | None:
+    """Memory the system can give a new process now (MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits_in_memory(params: Params) -> None:
+    """Refuse, before anything is allocated, a graph that cannot fit in the memory available now.
+
+    Raises:
+        ParameterError: naming the node count, the estimate and what is available.
+    """
+    need = estimated_bytes(params)
+    have = available_bytes()
+    if have is not None and need > have:
+        gp = params.graph
+        shape = f"n_nodes = {gp.n_nodes:,}" if gp.n_nodes else f"branching {gp.branching}, depth {gp.depth}"
+        if gp.kind == "chain" and not gp.n_nodes:
+            shape = f"a chain of depth {gp.depth}"
+        raise ParameterError(
+            f"the graph ({shape}: {node_count(gp):,} nodes) needs about {_size(need)} of memory and "
+            f"{_size(have)} is available; choose a smaller graph.depth, graph.branching or graph.n_nodes"
+        )
+
+
+def _size(b: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if b < 1024 or unit == "EiB":
+            return f"{b:.3g} {unit}"
+        b /= 1024
+    return f"{b:.3g} EiB"

@@ -16,14 +16,15 @@ import simpy
 
 from agents import NodeAgent
 
+from . import live
 from .clocks import FAST, SLOW, advance_to, periodic
 from .events import EventLog
 from .fast_tick import check_engine, default_engine, make_engine
-from .graph import Graph, build_graph
+from .graph import Graph, build_graph, check_fits_in_memory
 from .keys import resolve, to_dotted
 from .mechanisms import consolidation, criticality, decay, persistence, phase, resistance, weights
 from .node_types import NODE_TYPES, type_multipliers
-from .params import ParameterError, Params, restart_only
+from .params import ParameterError, Params
 from .plasticity import attach as attach_plasticity
 from .plasticity import learn as plasticity_learn
 from .recorder import Recorder
@@ -36,7 +37,12 @@ if TYPE_CHECKING:
 
 
 class SimulationError(RuntimeError):
-    """The state became invalid (NaN or inf) during a run."""
+    """The state became invalid (NaN or inf) during a run; the message names the tick and the mechanism."""
+
+
+# numpy's floating-point warnings stay quiet inside a tick: a non-finite result is caught by the
+# checks after each mechanism and reported as a SimulationError naming the tick and the mechanism
+QUIET = {"over": "ignore", "invalid": "ignore", "divide": "ignore"}
 
 
 class CoherenceModel(mesa.Model):
@@ -77,6 +83,8 @@ class CoherenceModel(mesa.Model):
             )
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))
+        elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ParameterError(f"seed must be a whole number ≥ 0, got {seed!r}")
         self._views_created = False  # the NodeAgents are made at the first look at them (see agents)
         super().__init__(seed=seed)
         self.seed = int(seed)
@@ -89,6 +97,7 @@ class CoherenceModel(mesa.Model):
         streams = np.random.SeedSequence(self.seed).spawn(4)
         self.rng_graph, self.rng_init, self.rng_stim, self.rng_dyn = (np.random.default_rng(s) for s in streams)
 
+        check_fits_in_memory(self.params)  # before allocating anything (SPEC 10)
         self.graph: Graph = build_graph(self.params.graph, self.rng_graph)
         self.state: State = initial_state(self.graph, self.params, self.rng_init)
         persistence.init_reality(self.graph, self.state, self.params, self.rng_init)
@@ -169,7 +178,8 @@ class CoherenceModel(mesa.Model):
     def step(self) -> None:
         """Advance one fast tick (everything due up to and including that time runs)."""
         self._steps += 1
-        advance_to(self.env, self._steps * self.params.clock.dt_fast)
+        with np.errstate(**QUIET):
+            advance_to(self.env, self._steps * self.params.clock.dt_fast)
         self.datacollector.collect(self)
 
     def run(self, ticks: int) -> None:
@@ -178,10 +188,21 @@ class CoherenceModel(mesa.Model):
             self.step()
 
     def set_param(self, key: str, value: Any) -> None:
-        """Change a (non-structural) parameter mid-run, validated like any other."""
-        if restart_only(key):
-            raise ParameterError(f"parameter '{key}' shapes the graph or state and cannot change mid-run")
-        self.params = resolve(to_dotted(self.params), {key: value})
+        """Change one parameter mid-run; it acts from the next tick (see ``model/live.py``).
+
+        Raises:
+            ParameterError: an unknown or restart-only key (with the reason), or an invalid value.
+        """
+        self.set_params({key: value})
+
+    def set_params(self, changes: dict[str, Any]) -> None:
+        """Change several parameters mid-run, validated together; nothing changes if any is refused."""
+        live.apply(self, changes)
+
+    def reconverge_rho(self) -> None:
+        """Re-estimate ρ after the fast-tick operator jumped (a live change of α, δ_E or resistance)."""
+        self.state.ret = decay.retention(self.state, self.params, None)
+        self._estimate_rho(self.params.controller.rebuild_iterations)
 
     def node_type_names(self) -> list[str]:
         return [NODE_TYPES[t] for t in self.state.node_type]
@@ -207,12 +228,14 @@ class CoherenceModel(mesa.Model):
         self._removed_E += tot.before - tot.after
         total = tot.after
         if not math.isfinite(total):
-            raise SimulationError(f"tick {self.tick}: activation E became NaN/inf in the fast tick (spreading/decay)")
+            self._fail(self._fast_culprit(ret), "E")
         rho = tot.rho
         delta_used = st.delta_E
         st.rho_prev, st.rho = st.rho, rho
         if p.controller.enabled:
             criticality.control(st, p.controller, rho)
+            if not math.isfinite(st.delta_E):
+                self._fail(f"the criticality controller (SPEC 4.6) from ρ = {rho}", "delta_E")
         st.window_ticks += 1
         injected = tot.injected
         denom = tot.prev_total + injected
@@ -280,14 +303,18 @@ class CoherenceModel(mesa.Model):
         self.slow_ticks += 1
         adam = p.learning.enabled and p.learning.rule == "adam"
         self._removed_W = self._core.weights(g, st, p, self.Wt, p.clock.dt_slow, p.learning.enabled and not adam)
+        self._check("weight decay and Hebbian learning (SPEC 5.1–5.2)", "W", "w")
         if adam:  # SPEC 6: Hebbian signal through Adam, with the defenses
             plasticity_learn(self, weights.window_mean(st))
+            self._check("Adam learning (SPEC 6)", "W", "w")
         slow: dict[str, Any] = {}
         slow.update(self._slow_hook_coherence())
+        self._check("coherence backpropagation (SPEC 5.3)", "C", "gamma", "g", "lam")
         slow.update(self._slow_hook_persistence())
+        self._check("persistence (SPEC 5.4)", "q", "theta", "dkl", "R", "pressure", "income", "baseline")
         bad = st.check_finite()
         if bad:
-            raise SimulationError(f"tick {self.tick}: state array '{bad}' became NaN/inf in the slow tick")
+            self._fail("the slow tick", bad)
         self._estimate_rho(p.controller.rebuild_iterations)
         self._last_slow = slow
         self.recorder.slow_update(st, slow)
@@ -296,12 +323,34 @@ class CoherenceModel(mesa.Model):
         st.received_sum[:] = 0.0
         st.window_ticks = 0
 
+    def _check(self, mechanism: str, *names: str) -> None:
+        """Stop the run if ``mechanism`` left any of the named state arrays NaN or infinite."""
+        for name in names:
+            if not np.isfinite(getattr(self.state, name)).all():
+                self._fail(mechanism, name)
+
+    def _fail(self, mechanism: str, name: str) -> None:
+        raise SimulationError(
+            f"tick {self.tick} (time {self.time:g}): {mechanism} made state array '{name}' NaN or infinite "
+            "(values beyond floating-point range: smaller rates, gains or inputs help)"
+        )
+
+    def _fast_culprit(self, ret: np.ndarray) -> str:
+        """Which part of the fast tick's core made E non-finite (decay with finite retention cannot)."""
+        st = self.state
+        if not np.isfinite(ret).all():
+            return f"activation decay (SPEC 4.4) with δ_E = {st.delta_E}"
+        if not np.isfinite(st.W).all():
+            return "spreading (SPEC 4.2) over non-finite weights W"
+        return "injection and spreading (SPEC 4.1–4.2)"
+
     def _estimate_rho(self, iterations: int) -> None:
         """Re-converge the power iteration after the weights jump (build, slow tick)."""
         st = self.state
-        ret = decay.retention(st, self.params, None) if st.window_ticks == 0 and self.tick == 0 else st.ret
-        alpha, tol = self.params.spread.alpha, criticality.RECONVERGE_TOL
-        st.rho = self._core.power_iterate(st, self.Wt, alpha, ret, iterations, tol)
+        with np.errstate(**QUIET):
+            ret = decay.retention(st, self.params, None) if st.window_ticks == 0 and self.tick == 0 else st.ret
+            alpha, tol = self.params.spread.alpha, criticality.RECONVERGE_TOL
+            st.rho = self._core.power_iterate(st, self.Wt, alpha, ret, iterations, tol)
 
     def _fast_hook_phase(self) -> None:
         """SPEC 4.3: phase dynamics, when on."""
@@ -312,6 +361,7 @@ class CoherenceModel(mesa.Model):
                 self._phase_integrator = phase.Integrator(self.state.phi.shape, self.rng_dyn)
             dt = self.params.clock.dt_fast
             phase.phase_step(self.graph, self.state, self.params, self.rng_dyn, dt, self._phase_integrator)
+            self._check("phase dynamics (SPEC 4.3)", "phi")
 
     def _slow_hook_coherence(self) -> dict[str, Any]:
         """SPEC 5.3: coherence free energy (phase on) and coherence backpropagation (coherence on)."""

@@ -28,24 +28,39 @@ from .thermo_params import ThermoParams, check_thermo  # SPEC 5.6: the thermodyn
 
 LN2 = math.log(2.0)
 
-# Keys read only when a model is built (the graph, the types, the clocks, the state's shape and
-# initial values, SPEC 6's patterns and defenses): changing one needs a new model. The model's
-# set_param refuses them; the app restarts the run for them. Prefixes end with a dot.
-RESTART_ONLY: tuple[str, ...] = (
-    "graph.",
-    "types.",
-    "clock.",
-    "environment.categories",
-    "coherence.gamma0",
-    "patterns.",
-    "defenses.",
-    "thermo.",
-)
+# Keys read only when a model is built: changing one needs a new model. Each maps to why (a key,
+# or a section prefix ending with a dot). The model's set_param refuses them with the reason
+# (model/live.py); the app restarts the run for them. Every other key acts live.
+RESTART_ONLY: dict[str, str] = {
+    "graph.": "it shapes the graph, which is built once",
+    "types.": "node types are assigned once, when the graph is built",
+    "clock.": "the clocks fire at exact multiples of their periods counted from time 0 (SPEC 3)",
+    "environment.categories": "it sizes the reality and prediction arrays (N × M) built at the start",
+    "phase.omega_sd": "the natural frequencies ω are drawn once, at build",
+    "coherence.gamma0": "it is only the initial γ; γ then learns (SPEC 5.3)",
+    "patterns.": "the experiment's patterns and schedule are made at build (SPEC 6)",
+    "defenses.": "the defenses shape the experiment's schedule, made at build (SPEC 6)",
+    "episodic.capacity": "the episodic buffer is created at build",
+    "recall.every": "the clock of the extra recall tests starts at build",
+    "recall.heldout": "the held-out cues are drawn at build (SPEC 6)",
+    "recall.heldout_noise": "the held-out cues are drawn at build (SPEC 6)",
+    "recall.heldout_keep": "the held-out cues are drawn at build (SPEC 6)",
+    "dream.every": "the sleep clock starts at build",
+    "thermo.": "the switching protocol and its trajectories are set up at build (SPEC 5.6)",
+}
+
+
+def restart_reason(key: str) -> str | None:
+    """Why ``key`` cannot change in a running model, or None if it can (see RESTART_ONLY)."""
+    for prefix, why in RESTART_ONLY.items():
+        if key == prefix or (prefix.endswith(".") and key.startswith(prefix)):
+            return why
+    return None
 
 
 def restart_only(key: str) -> bool:
     """True for a dotted key that only takes effect in a new model (see RESTART_ONLY)."""
-    return key.startswith(RESTART_ONLY)
+    return restart_reason(key) is not None
 
 
 class ParameterError(ValueError):

@@ -127,13 +127,17 @@ def list_scenarios() -> list[str]:
 def scenario_path(name_or_path: str | Path) -> Path:
     """A bundled scenario's file, or the given path."""
     p = Path(name_or_path)
-    if p.suffix == ".toml" or p.exists():
-        if not p.is_file():
-            raise ScenarioError(f"scenario file '{p}' does not exist")
+    if p.is_file():
         return p
     bundled = SCENARIO_DIR / f"{name_or_path}.toml"
-    if bundled.is_file():
+    if p.suffix != ".toml" and bundled.is_file():  # a bundled name wins over a same-named folder (e.g. an --out)
         return bundled
+    if p.is_dir():
+        raise ScenarioError(f"scenario path '{p}' is a directory, not a scenario file: give a .toml file or a name")
+    if p.exists():
+        raise ScenarioError(f"scenario path '{p}' is not a regular file")
+    if p.suffix == ".toml":
+        raise ScenarioError(f"scenario file '{p}' does not exist")
     hint = did_you_mean(str(name_or_path), list_scenarios())
     raise ScenarioError(
         f"unknown scenario '{name_or_path}'{hint} (available: {', '.join(list_scenarios())}, or a path to a .toml file)"

@@ -21,15 +21,15 @@ from typing import Any
 import numpy as np
 
 from analysis import graph_views as gv
-from model import CoherenceModel, ParameterError
-from model.keys import resolve, to_dotted
+from model import CoherenceModel
+from model.keys import to_dotted
 from model.params import restart_only
 from scenarios.loader import Scenario, load_scenario
 
 from .history import History
 
 REBUILD = object()  # what a view's update() returns when its chart must be rebuilt (e.g. ρ* changed)
-# keys that shape the graph, the state or the clocks: a change needs a rebuilt model
+# keys read only when a model is built: a change needs a rebuilt model (the model's one list)
 needs_restart = restart_only
 
 
@@ -135,15 +135,10 @@ class Session:
 
     def apply_live(self, changes: dict[str, Any]) -> None:
         """Change non-structural parameters of the running model (validated together first)."""
-        bad = [k for k in changes if needs_restart(k)]
-        if bad:
-            raise ParameterError(
-                f"parameter '{bad[0]}' shapes the graph, the state or the clocks: restart to change it"
-            )
         merged = self.validate(changes)
         with self.lock:
             before = to_dotted(self.model.params)
-            self.model.params = resolve(before, changes)
+            self.model.set_params(changes)  # refuses restart-only keys, with the reason
             now = float(self.history.ts["time"][-1]) if self.history.n else 0.0
             self.applied.append({"time": now, "changes": dict(changes), "before": {k: before[k] for k in changes}})
         self.overrides = merged
