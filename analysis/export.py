@@ -2,12 +2,14 @@
 
 Files are written into a temporary sibling directory and renamed into place only when all
 of them are complete, so a rejected input or a failure leaves no partial run directory,
-and earlier outputs are never touched. CSV floats are written with 12 significant digits
-so that the same seed gives the same bytes.
+and earlier outputs are never touched. The directory carries the marker of ``analysis.outdir``
+(only marked directories may be replaced with ``--force``). CSV floats are written with 12
+significant digits so that the same seed gives the same bytes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -22,15 +24,15 @@ import pandas as pd
 from model.events import _plain
 from model.recorder import NODES_COLUMNS, SCALES_COLUMNS, TIMESERIES_COLUMNS
 
+from .outdir import MARKER, OutputError, check_out_dir, make_dirs, marker_bytes, nearest_existing, temp_dir
+
+__all__ = ["OutputError", "nearest_existing", "prepare_out_dir", "write_run"]
+
 if TYPE_CHECKING:
     from model.model import CoherenceModel
 
 FLOAT_FORMAT = "%.12g"
 PACKAGES = ("mesa", "simpy", "numpy", "scipy", "pandas", "pydantic")
-
-
-class OutputError(RuntimeError):
-    """The output directory cannot be used."""
 
 
 def timeseries_frame(model: CoherenceModel) -> pd.DataFrame:
@@ -78,39 +80,29 @@ def params_document(model: CoherenceModel, ticks: int) -> dict[str, Any]:
     }
 
 
-def prepare_out_dir(out: Path, force: bool) -> None:
-    """Refuse an existing non-empty directory unless ``force`` (checked before any run starts)."""
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"output path '{out}' exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise OutputError(f"output directory '{out}' exists and is not empty (use --force to replace it)")
-    base = nearest_existing(out.parent)
-    if not base.is_dir():
-        raise OutputError(f"cannot create '{out}': '{base}' is a file, not a directory")
-
-
-def nearest_existing(path: Path) -> Path:
-    """``path`` or its nearest ancestor that exists (missing parents are created when writing, like mkdir -p)."""
-    path = Path(path).absolute()
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
+def prepare_out_dir(out: str | Path, force: bool) -> Path:
+    """Check a run directory before the run starts (``analysis.outdir.check_out_dir``); writes nothing."""
+    return check_out_dir(out, force)
 
 
 def write_run(
     model: CoherenceModel,
-    out: Path,
+    out: str | Path,
     ticks: int,
     summary: dict[str, Any],
     force: bool = False,
     extra: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Write every output file of a finished run into ``out``, atomically (``extra`` adds files, e.g. plots)."""
-    out = Path(out)
-    prepare_out_dir(out, force)
-    out.parent.mkdir(parents=True, exist_ok=True)  # `--out runs/fc` on a fresh clone creates runs/
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    """Write every output file of a finished run into ``out``, atomically (``extra`` adds files, e.g. plots).
+
+    Raises:
+        OutputError: ``out`` may not be written or replaced, or writing failed (nothing is left behind).
+    """
+    out = prepare_out_dir(out, force)
+    created = make_dirs(out.parent)  # `--out runs/fc` on a fresh clone creates runs/
+    tmp: Path | None = None
     try:
+        tmp = temp_dir(out.parent, out.name)
         files = {
             "params.json": json.dumps(params_document(model, ticks), indent=2).encode() + b"\n",
             "timeseries.csv": to_csv_bytes(timeseries_frame(model)),
@@ -118,6 +110,7 @@ def write_run(
             "nodes.csv": to_csv_bytes(nodes_frame(model)),
             "events.jsonl": model.events.to_jsonl().encode(),
             "summary.json": json.dumps(_plain(summary), indent=2).encode() + b"\n",
+            MARKER: marker_bytes("run"),
         }
         if getattr(model, "thermo", None) is not None:  # SPEC 5.6: one row per trajectory
             from .thermo_outputs import work_frame
@@ -127,15 +120,20 @@ def write_run(
             (tmp / name).write_bytes(data)
         if extra is not None:
             extra(tmp)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
+        if out.exists():  # empty, or a run directory this program wrote (checked above)
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
             os.replace(out, old)
             os.replace(tmp, out)
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException as exc:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        for d in reversed(created):
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot write '{out}': {exc.strerror or exc}") from None
         raise
     return out

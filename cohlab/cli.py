@@ -17,6 +17,16 @@ from scenarios.loader import ScenarioError, list_scenarios, load_scenario, narra
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
 
+MAX_TICKS = 10_000_000  # the same cap as a scenario file's ticks
+
+
+def out_dir_option(ctx: click.Context, param: click.Parameter, value: str) -> Path:
+    """--out: refuse an empty path at once (an unset shell variable must not mean the current folder)."""
+    if not value.strip():
+        raise click.BadParameter("is empty: give the directory to write, e.g. --out runs/first")
+    return Path(value)
+
+
 def fail(message: str, code: int = 2) -> None:
     """One clear line on stderr and a non-zero exit."""
     click.echo(f"cohlab: error: {message}", err=True)
@@ -70,11 +80,18 @@ def to_dotted_default(key: str) -> Any:
 
 @main.command()
 @click.argument("scenario")
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="run directory to write")
-@click.option("--seed", type=int, default=None, help="random seed (default: drawn and recorded in params.json)")
-@click.option("--ticks", type=click.IntRange(min=1), default=None, help="fast ticks to run (default: the scenario's)")
+@click.option("--out", "out", required=True, callback=out_dir_option, help="run directory to write (new, or cohlab's)")
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=None, help="random seed ≥ 0 (default: drawn, kept in params.json)"
+)
+@click.option(
+    "--ticks",
+    type=click.IntRange(min=1, max=MAX_TICKS),
+    default=None,
+    help="fast ticks to run [scenario's]",
+)
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="override a parameter (repeatable)")
-@click.option("--force", is_flag=True, help="replace an existing non-empty output directory")
+@click.option("--force", is_flag=True, help="replace a run directory cohlab wrote (never another folder)")
 @click.option("--plots", is_flag=True, help="also save PNG plots into the run directory")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def run(
@@ -126,7 +143,13 @@ Examples:
 
 @main.command(epilog=SWEEP_EPILOG)
 @click.argument("scenario")
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="sweep directory to write")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    callback=out_dir_option,
+    help="sweep directory to write (new, or cohlab's)",
+)
 @click.option("--grid", multiple=True, metavar="KEY=V1,V2,...", help="grid values of a parameter (repeatable)")
 @click.option("--lhs", type=click.IntRange(min=1), default=None, metavar="N", help="Latin hypercube of N points")
 @click.option("--sobol", type=click.IntRange(min=1), default=None, metavar="N", help="Sobol design, N a power of 2")
@@ -134,7 +157,13 @@ Examples:
 @click.option(
     "--replicates", type=click.IntRange(min=1), default=None, metavar="R", help="runs per design point [default: 1]"
 )
-@click.option("--ticks", type=click.IntRange(min=1), default=None, metavar="N", help="fast ticks per run [scenario's]")
+@click.option(
+    "--ticks",
+    type=click.IntRange(min=1, max=MAX_TICKS),
+    default=None,
+    metavar="N",
+    help="fast ticks per run [scenario's]",
+)
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="fixed override for every run (repeatable)")
 @click.option(
     "--seed", type=click.IntRange(min=0), default=None, metavar="S", help="sweep seed; run seeds derive from it [0]"
@@ -144,7 +173,7 @@ Examples:
 )
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://host:8786")
 @click.option("--resume", is_flag=True, help="finish an interrupted sweep, skipping finished runs")
-@click.option("--force", is_flag=True, help="replace an existing non-empty output directory")
+@click.option("--force", is_flag=True, help="replace a sweep directory cohlab wrote (never another folder)")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
 @click.option(
     "--timeseries",
@@ -183,6 +212,7 @@ def sweep(
     quiet: bool,
 ) -> None:
     """Run a parameter sweep of SCENARIO into --out: runs.csv and a long timeseries.csv (BehaviorSpace-style)."""
+    from analysis.outdir import OutputError
     from analysis.sweep.design import build_spec
     from analysis.sweep.run import SweepInterrupted, run_sweep
     from scenarios.sweep_spec import SweepError
@@ -206,7 +236,7 @@ def sweep(
         runs = run_sweep(
             spec, out, workers=workers, scheduler=scheduler, resume=resume, force=force, fmt=fmt, progress=not quiet
         )
-    except (SweepError, ScenarioError, ParameterError) as exc:
+    except (SweepError, ScenarioError, ParameterError, OutputError) as exc:
         fail(str(exc))
     except KeyboardInterrupt as exc:
         why = str(exc) if isinstance(exc, SweepInterrupted) else "interrupted"

@@ -96,11 +96,19 @@ def test_nonempty_output_directory_needs_force(cli, tmp_path: Path) -> None:
     out = tmp_path / "run"
     out.mkdir()
     (out / "keep.txt").write_text("precious")
-    res = cli.invoke(main, ["run", "criticality", "--out", str(out), "--ticks", "5", "--quiet"])
+    for force in ([], ["--force"]):  # not a directory cohlab wrote: never replaced, even with --force
+        res = cli.invoke(main, ["run", "criticality", "--out", str(out), "--ticks", "5", "--quiet", *force])
+        assert "not written by cohlab" in _err(res)
+        assert [p.name for p in out.iterdir()] == ["keep.txt"] and (out / "keep.txt").read_text() == "precious"
+    mine = tmp_path / "mine"
+    res = cli.invoke(main, ["run", "criticality", "--out", str(mine), "--ticks", "5", "--quiet"])
+    assert res.exit_code == 0
+    res = cli.invoke(main, ["run", "criticality", "--out", str(mine), "--ticks", "5", "--quiet"])
     assert "--force" in _err(res)
-    assert (out / "keep.txt").read_text() == "precious"
-    res = cli.invoke(main, ["run", "criticality", "--out", str(out), "--ticks", "5", "--quiet", "--force"])
-    assert res.exit_code == 0 and (out / "timeseries.csv").exists() and not (out / "keep.txt").exists()
+    (mine / "old-plot.png").write_bytes(b"left by an earlier run")
+    res = cli.invoke(main, ["run", "criticality", "--out", str(mine), "--ticks", "7", "--quiet", "--force"])
+    assert res.exit_code == 0 and not (mine / "old-plot.png").exists()
+    assert json.loads((mine / "params.json").read_text())["ticks"] == 7
 
 
 def test_nan_in_the_state_stops_the_run_cleanly(cli, tmp_path: Path, monkeypatch) -> None:

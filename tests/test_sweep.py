@@ -282,8 +282,10 @@ def test_existing_directories_are_protected(reference: Path, tmp_path: Path) -> 
     out = tmp_path / "busy"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    res = CliRunner().invoke(main, ["sweep", *SMALL[:1], "--out", str(out), *SMALL[1:]])
-    assert res.exit_code == 2 and "--resume or --force" in res.output
+    for force in ([], ["--force"]):  # a folder cohlab did not write is never replaced, --force or not
+        res = CliRunner().invoke(main, ["sweep", *SMALL[:1], "--out", str(out), *SMALL[1:], *force])
+        assert res.exit_code == 2 and "not written by cohlab" in res.output
+        assert [p.name for p in out.iterdir()] == ["notes.txt"]
     res = CliRunner().invoke(main, ["sweep", *SMALL[:1], "--out", str(out), *SMALL[1:], "--resume"])
     assert res.exit_code == 2 and "not a sweep directory" in res.output
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
@@ -293,8 +295,14 @@ def test_existing_directories_are_protected(reference: Path, tmp_path: Path) -> 
     res = CliRunner().invoke(main, other)
     assert res.exit_code == 2 and "differs in seed" in res.output
     assert {p.name: p.stat().st_mtime_ns for p in reference.rglob("*")} == before
-    _sweep(out, "--force")
-    assert not (out / "notes.txt").exists() and (out / "runs.csv").exists()
+    # a sweep directory cohlab wrote is replaced with --force, and only with it
+    mine = tmp_path / "mine"
+    _sweep(mine)
+    (mine / "runs" / "stale.txt").write_text("left by cohlab's earlier sweep")
+    res = CliRunner().invoke(main, ["sweep", *SMALL[:1], "--out", str(mine), *SMALL[1:]])
+    assert res.exit_code == 2 and "--resume or --force" in res.output
+    _sweep(mine, "--force")
+    assert not (mine / "runs" / "stale.txt").exists() and (mine / "runs.csv").exists()
 
 
 # ----------------------------------------------------------------------------- designs, ready sweeps, formats

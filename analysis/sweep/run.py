@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import signal
 import sys
 import threading
@@ -23,6 +22,7 @@ from tqdm import tqdm
 
 from scenarios.sweep_spec import SweepError, SweepSpec
 
+from ..outdir import remove_marked, write_marker
 from .design import make_tasks
 from .execute import connect, cpu_count, execute_dask, execute_pool
 from .store import assemble, atomic_write, prepare, read_record, save_run, spec_document
@@ -68,9 +68,10 @@ def run_sweep(
         if in_main:
             signal.signal(signal.SIGTERM, _on_sigterm)
         if force and out.exists():
-            shutil.rmtree(out)
+            remove_marked(out)  # only a directory cohlab wrote (checked by prepare)
         runs_dir = out / "runs"
         runs_dir.mkdir(parents=True, exist_ok=True)
+        write_marker(out, "sweep")
         for stale in [*runs_dir.glob(".*.tmp"), *out.glob(".*.tmp")]:  # from an interrupted atomic write
             stale.unlink(missing_ok=True)
         if not (out / "spec.json").exists():

@@ -10,47 +10,24 @@ assembled in design order so that their bytes do not depend on the worker count 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
-import os
 import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pandas as pd
 
 from scenarios.loader import scenario_path
 from scenarios.sweep_spec import SweepError, SweepSpec
 
-from ..export import FLOAT_FORMAT, nearest_existing
+from ..export import FLOAT_FORMAT
+from ..outdir import OutputError, atomic_file, atomic_write, check_out_dir
 from .design import Task
 
 RUNS_FIXED = ["run_id", "point", "replicate", "seed"]
 RUNS_TAIL = ["status", "error", "wall_s"]
-
-
-@contextlib.contextmanager
-def atomic_file(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
-    """Write ``path`` through a temporary sibling, flushed to disk and renamed into place (all or nothing)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    with atomic_file(path) as fh:
-        fh.write(data)
 
 
 def spec_document(spec: SweepSpec) -> dict[str, Any]:
@@ -63,11 +40,10 @@ def prepare(out: Path, doc: dict[str, Any], resume: bool, force: bool) -> None:
     """Check the output directory before any run starts (writes nothing)."""
     if resume and force:
         raise SweepError("choose one of --resume and --force")
-    if out.exists() and not out.is_dir():
-        raise SweepError(f"output path '{out}' exists and is not a directory")
-    base = nearest_existing(out.parent)
-    if not out.exists() and not base.is_dir():
-        raise SweepError(f"cannot create '{out}': '{base}' is a file, not a directory")
+    try:  # the one check of run and sweep directories: --force replaces only what cohlab wrote
+        check_out_dir(out, force, resume=resume, replace="--resume or --force")
+    except OutputError as exc:
+        raise SweepError(str(exc)) from None
     empty = not out.exists() or not any(out.iterdir())
     if resume and not empty:
         spec_file = out / "spec.json"
@@ -79,8 +55,6 @@ def prepare(out: Path, doc: dict[str, Any], resume: bool, force: bool) -> None:
         if diff:
             what = "the scenario file has changed" if diff == ["scenario_sha256"] else f"differs in {', '.join(diff)}"
             raise SweepError(f"'{out}' holds a different sweep ({what}); --resume needs the same specification")
-    elif not empty and not force:
-        raise SweepError(f"output directory '{out}' exists and is not empty (use --resume or --force)")
 
 
 def save_run(runs_dir: Path, task: Task, result: dict[str, Any]) -> None:
