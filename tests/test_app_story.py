@@ -103,7 +103,8 @@ def test_forgetting_curves_show_the_fitted_half_lives_of_every_type() -> None:
     view.option()
     s.step(120)
     text = view.update()["title"][0]["subtext"]
-    fitted = dict(re.findall(r"(\w+) ([\d.]+)", text.split("\n")[0].split(":", 1)[1]))
+    fitted = dict(re.findall(r"(\w+) ([\d.]+)", text.replace("\n", " ").split("of w:")[0].split(":", 1)[1]))
+    assert set(fitted) == {"default", "memory", "task", "principle", "goal"}
     p = s.model.params
     from model.node_types import M_E
 

@@ -7,6 +7,7 @@ figures fits every real chart: a wider chart only spreads the labels further apa
 
 - :func:`legend_rows`: how many rows a plain (wrapping, never paging) legend takes, so that the
   plots start below it.
+- :func:`wrap`: line breaks for a subtitle, so that a long one is never cut at the chart's edge.
 - :func:`label_rows`: a row for each event label on a time axis, so that labels in one row are at
   least their own width apart (a label starts at its line and reads to the right); rows stack
   upwards above the plot. A label that fits in none of the rows is not drawn (its line is).
@@ -20,6 +21,8 @@ GRID_RIGHT = 110  # px right of a time plot (the labels of horizontal lines: "δ
 PLOT_PX = CHART_PX - GRID_LEFT - GRID_RIGHT
 LABEL_FONT = 12  # px, event labels
 LEGEND_FONT = 14  # px, legend entries
+SUBTITLE_FONT = 13  # px, a chart's subtitle (where a scenario's numbers go)
+SUBTITLE_LINE_PX = 17
 ROW_PX = 16  # height of one row of event labels
 LEGEND_ROW_PX = 26  # height of one row of the legend
 LEGEND_ICON_PX = 25 + 5  # ECharts' legend icon and the gap before its text
@@ -63,3 +66,19 @@ def label_rows(
                 ends[r] = px + text_px(texts[i], size)
                 break
     return out
+
+
+def wrap(text: str, width: float = CHART_PX - 24, size: float = SUBTITLE_FONT) -> str:
+    """``text`` with line breaks between words so that no line is wider than ``width`` px (its own breaks kept)."""
+    out = []
+    for para in text.split("\n"):
+        line = ""
+        for word in para.split(" "):
+            trial = f"{line} {word}" if line else word
+            if line and text_px(trial, size) > width:
+                out.append(line)
+                line = word
+            else:
+                line = trial
+        out.append(line)
+    return "\n".join(out)

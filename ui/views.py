@@ -45,11 +45,11 @@ def base_option(title: str, subtitle: str = "", legend: bool = True) -> Option:
         "title": [
             {
                 "text": title,
-                "subtext": subtitle,
+                "subtext": layout.wrap(subtitle),
                 "left": 12,
                 "top": 6,
                 "textStyle": {"fontSize": 19, "fontWeight": "normal", "color": "#2a3f5f"},
-                "subtextStyle": {"fontSize": 13, "lineHeight": 17},
+                "subtextStyle": {"fontSize": layout.SUBTITLE_FONT, "lineHeight": layout.SUBTITLE_LINE_PX},
             }
         ],
         "tooltip": {"trigger": "axis", "confine": True, "digits": 4, "textStyle": {"fontSize": 14}},
@@ -68,12 +68,14 @@ def subtitle_lines(subtitle: str) -> int:
     return subtitle.count("\n") + 1 if subtitle else 0
 
 
-def header_px(opt: Option, mark_rows: int = 0) -> float:
+def header_px(opt: Option, mark_rows: int = 0, subtitle_reserve: int = 0) -> float:
     """Where the plots start (px): below the title, its subtitle lines, the legend and the rows of event labels.
 
-    Also places the legend just below the subtitle (its rows counted by :func:`ui.layout.legend_rows`).
+    ``subtitle_reserve`` keeps room for that many subtitle lines (a number that appears during the
+    run). Also places the legend just below the subtitle (its rows by :func:`ui.layout.legend_rows`).
     """
-    y = 34.0 + 17.0 * subtitle_lines(opt["title"][0].get("subtext", ""))
+    lines = max(subtitle_lines(opt["title"][0].get("subtext", "")), subtitle_reserve)
+    y = 34.0 + layout.SUBTITLE_LINE_PX * lines
     if opt.get("legend"):
         names = opt["legend"][0].get("data") or [s["name"] for s in opt["series"] if s.get("name")]
         opt["legend"][0]["top"] = y
@@ -147,7 +149,14 @@ def colours_of(scale: Any, n: int = 11) -> list[str]:
 
 
 def _f(x: float, digits: int = 3) -> str:
-    return "—" if x is None or not math.isfinite(x) else f"{x:.{digits}g}"
+    if x is None or not math.isfinite(x):
+        return "—"
+    return f"{x:,.0f}" if abs(x) >= 10 ** (digits - 1) else f"{x:.{digits}g}"
+
+
+def subtitle(text: str) -> list[Option]:
+    """A partial option that replaces the subtitle (wrapped like :func:`base_option`'s)."""
+    return [{"subtext": layout.wrap(text)}]
 
 
 # ----------------------------------------------------------------------------- views
@@ -457,6 +466,8 @@ def colouring_for(session: Session, name: str) -> Colouring:
     lo, hi = view.colour_range
     if c.label in LOG_COLOURS:
         lo, hi = math.log10(max(lo, 1e-12)), math.log10(max(hi, 1e-12))
+    elif c.label == "R":  # drawn as log2 R (gv.ratio_colour)
+        lo, hi = math.log2(max(lo, 1e-12)), math.log2(max(hi, 1e-12))
     sym = c.label
     return Colouring(
         c.label, c.scale, lo, hi, (f"{sym} = {view.colour_range[1]:g}", f"{sym} = {view.colour_range[0]:g}")
@@ -697,7 +708,7 @@ class ForgettingView(View):
             series.append(line(t, TYPE_COLOURS[t], 1, width * 0.8, dash))
         opt["series"] = series
         opt["legend"][0]["data"] = list(self.types)  # one entry per type: its E and w lines
-        top = header_px(opt, self.mark_rows)
+        top = header_px(opt, self.mark_rows, subtitle_reserve=4 if self.fit_window else 0)
         stacked_grids(opt, ["activation E (fast clock)", "node weight w (slow clock)"], [0.62, 0.38], self.height, top)
         if self.log:
             opt["yAxis"][0].update(type="log", scale=False)
@@ -718,7 +729,7 @@ class ForgettingView(View):
             return ""
         E = _half_lives(t[inside], {k: ts[f"E_mean_{k}"][inside] for k in self.types})
         slow = inside & ~np.isnan(ts["alive"])
-        text = f"fitted half-life (ticks) of E: {E}"
+        text = f"half-life (ticks) of E: {E}"
         if slow.sum() >= 3 and self.model.params.decay.delta_W > 0:
             w = _half_lives(t[slow], {k: ts[f"w_mean_{k}"][slow] for k in self.types})
             text += f"\nof w: {w}"
@@ -737,7 +748,7 @@ class ForgettingView(View):
             self._fit_rows = self.h.slow_rows
             fitted = self._fitted()
             if fitted:
-                out["title"] = [{"subtext": fitted}]
+                out["title"] = subtitle(fitted)
         return out
 
 
@@ -802,7 +813,7 @@ class CriticalityView(View):
             }
         opt["series"] = [rho, line("σ (branching ratio)", "#888888", 0, 1), delta]
         stacked_grids(
-            opt, ["spectral radius ρ", "decay rate δ_E"], [0.62, 0.38], self.height, header_px(opt, self.mark_rows)
+            opt, ["spectral radius ρ", "decay rate δ_E"], [0.62, 0.38], self.height, header_px(opt, self.mark_rows, 2)
         )
         return self._with_data(opt)
 
@@ -835,7 +846,7 @@ class CriticalityView(View):
         text = self._band_time()
         if text != self._band_text:
             self._band_text = text
-            out["title"] = [{"subtext": text}]
+            out["title"] = subtitle(text)
         return out
 
     def update(self) -> Option | object | None:
@@ -930,7 +941,8 @@ class SlowSeriesView(View):
                 "data": [{"yAxis": self.unit_line}],
             }
         opt["series"] = series
-        stacked_grids(opt, [p[0] for p in self.panels], [0.5, 0.5], self.height, header_px(opt, self.mark_rows))
+        top = header_px(opt, self.mark_rows, 2 if self._claim else 0)
+        stacked_grids(opt, [p[0] for p in self.panels], [0.5, 0.5], self.height, top)
         for row in self.log_rows:
             opt["yAxis"][row].update(type="log", scale=False)
         return self._with_data(opt)
@@ -946,7 +958,7 @@ class SlowSeriesView(View):
         claim = self.claim()
         if claim != self._claim:
             self._claim = claim
-            out["title"] = [{"subtext": claim}]
+            out["title"] = subtitle(claim)
         return out
 
 
@@ -1228,7 +1240,8 @@ class GroupsView(View):
                 "data": [{"yAxis": 1.0}],
             }
         opt["series"] = series
-        stacked_grids(opt, names, [0.62, 0.38] if q == "R" else [1.0], self.height, header_px(opt, self.mark_rows))
+        top = header_px(opt, self.mark_rows, 2 if self._claim else 0)
+        stacked_grids(opt, names, [0.62, 0.38] if q == "R" else [1.0], self.height, top)
         if self.log:
             opt["yAxis"][0].update(type="log", scale=False)
         return self._with_data(opt)
@@ -1267,7 +1280,7 @@ class GroupsView(View):
         claim = self.claim()
         if claim != self._claim:
             self._claim = claim
-            out["title"] = [{"subtext": claim}]
+            out["title"] = subtitle(claim)
         return out
 
     def claim(self) -> str:
@@ -1287,12 +1300,12 @@ class GroupsView(View):
             return self._fits
         end = start + 60
         if self._now() < end:
-            return f"fitted half-life of E (ticks) after the first pulse: at tick {end:g}"
+            return f"half-life of E (ticks) after the first pulse: fitted at tick {end:g}"
         nodes = self.h.nodes
         t = nodes["time"][:, 0]
         win = (t > start) & (t <= end)
         ys = {g.label.split(" (")[0]: nodes["E"][win][:, g.nodes].mean(axis=1) for g in self.groups}
-        self._fits = f"fitted half-life of E (ticks) after the first pulse: {_half_lives(t[win], ys)}"
+        self._fits = f"half-life of E (ticks) after the first pulse: {_half_lives(t[win], ys)}"
         return self._fits
 
     @cached_property
@@ -1325,7 +1338,7 @@ class GroupsView(View):
             return f"after the shift at tick {t0:g}, R of '{name}' has not fallen below 1"
         back = np.flatnonzero(R[low:] >= 1)
         if back.size:
-            return f"{text} and was back to R ≥ 1 {ta[low + back[0]] - t0:g} ticks after the shift"
+            return f"{text}; back to R ≥ 1 after {ta[low + back[0]] - t0:g} ticks"
         return f"{text}; not yet back to R ≥ 1"
 
 
