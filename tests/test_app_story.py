@@ -191,7 +191,7 @@ def test_order_vs_temperature_fills_as_T_is_applied_and_draws_the_exact_tree_cur
     upd = view.update()
     settled = np.asarray(upd["series"][0]["data"])
     assert settled.shape == (1, 2) and settled[0, 0] == 0.1
-    assert np.asarray(upd["series"][2]["data"])[:, 0].tolist() == [0.5, 0.5]
+    assert [p["value"][0] for p in upd["series"][2]["data"]] == [0.5, 0.5]
     from ui.views import FreeEnergyView
 
     fe = FreeEnergyView(s)

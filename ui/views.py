@@ -365,9 +365,16 @@ def story_marks(session: Session, applied: bool = True) -> list[tuple[float, str
     if applied:
         for change in getattr(session, "applied", []):
             t = change["time"]
-            text = ", ".join(f"{k.split('.')[-1]} → {_value(v)}" for k, v in change["changes"].items())
+            text = ", ".join(_change(k, v) for k, v in change["changes"].items())
             out[t] = f"{out[t]}; {text}" if t in out else text
     return sorted(out.items())
+
+
+def _change(key: str, value: Any) -> str:
+    """A short label of a live change: "T → 0.5", "controller off", "dream_loop on"."""
+    section, field = key.split(".", 1)
+    name = section if field == "enabled" else field
+    return f"{name} {_value(value)}" if isinstance(value, bool) else f"{name} → {_value(value)}"
 
 
 def _value(v: Any) -> str:
@@ -698,7 +705,8 @@ class ForgettingView(View):
         sub = (
             "fitted half-life (ticks) of E: after a few ticks\nof w: after a few slow ticks" if self.fit_window else ""
         )
-        opt = base_option("Forgetting curves: mean activation and weight per node type", sub)
+        title = "Forgetting curves: " if self.fit_window else ""
+        opt = base_option(f"{title}mean activation and weight per node type".capitalize(), sub)
         series = []
         for t in self.types:
             dash, width = TYPE_STYLES[t]
@@ -1120,11 +1128,11 @@ class RecallView(View):
         every = self.model.params.recall.every
         title = self.label if self._dreams else "Recall of A and B"
         tested = f"tested every {every} ticks" if every else "tested at the end of each phase"
-        opt = base_option(title, f"{tested} · with untrained weights (tick 0) recall is {_f(untrained)}")
+        opt = base_option(title, f"{tested} · untrained weights (tick 0): {_f(untrained)}")
         # A wide and pale under B: where the two curves coincide both stay visible
         a = line("task A", "#6baed6", 0, 7, showSymbol=True, symbol="circle", symbolSize=11)
         b = line("task B", "#e6550d", 0, 2.5, showSymbol=True, symbol="diamond", symbolSize=7)
-        if math.isfinite(untrained):
+        if math.isfinite(untrained) and untrained > 0:  # (at 0 it would lie on the axis)
             a["markLine"] = {
                 "silent": True,
                 "symbol": "none",
@@ -1431,8 +1439,11 @@ class OrderVsTView(View):
                 continue
             align = float(np.mean(1.0 - ts["E_phase"][inside]))
             r = float(np.mean(ts["order"][inside]))
-            if k == len(segs) - 1:
-                now += [[T, align], [T, r]]
+            if k == len(segs) - 1:  # hollow, in the colours of the two measures
+                now += [
+                    {"value": [T, align], "itemStyle": {"color": "#d62728"}},
+                    {"value": [T, r], "symbol": "emptyDiamond", "itemStyle": {"color": "#2ca02c"}},
+                ]
             else:
                 settled.append([T, align])
                 order.append([T, r])
@@ -1440,7 +1451,7 @@ class OrderVsTView(View):
             "series": [
                 {"data": np.array(settled).reshape(-1, 2)},
                 {"data": np.array(order).reshape(-1, 2)},
-                {"data": np.array(now).reshape(-1, 2)},
+                {"data": now},
             ]
         }
         t_max = max(1.0, 1.25 * max(T for T, _, _ in segs))
