@@ -10,11 +10,12 @@ before anything runs; errors name the file, the key and what is allowed.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from model.keys import flatten, parameter_keys, resolve, unknown_key_message
 from model.messages import did_you_mean, first_error
@@ -52,6 +53,12 @@ class Header(_Strict):
     extends: str | None = Field(
         None, description="a bundled scenario whose params, stimuli and tracked nodes this one starts from"
     )
+
+    @field_validator("source")
+    @classmethod
+    def _source_is_a_document(cls, text: str) -> str:
+        """ "seed 003 (…)" names a source document, not the random seed beside it in the app: say so."""
+        return re.sub(r"^seed (\d{3})\b", r"seed document \1", text.strip())
 
 
 class Narrative(_Strict):

@@ -124,7 +124,7 @@ def test_consolidation_groups_are_coloured_named_and_decay_slower_than_the_contr
     assert len(set(colours)) == 4
     s.step(70)
     text = view.update()["title"][0]["subtext"]
-    h = {k: float(v) for k, v in re.findall(r"(\w+) ([\d.]+)", text.split(":", 1)[1])}
+    h = {k: float(v) for k, v in re.findall(r"(\w+) ([\d.]+)", text.replace("\n", " ").split(":", 1)[1])}
     assert min(h["retrieved"], h["affective"], h["goal"]) > h["control"], h
 
 
@@ -143,7 +143,7 @@ def test_criticality_claims_the_share_of_ticks_in_the_band() -> None:
     view = CriticalityView(s)
     view.option()
     s.step(300)
-    text = view.update()["title"][0]["subtext"]
+    text = view.update()["title"][0]["subtext"].replace("\n", " ")
     band = s.history.band[100:]
     want = sum(b == "critical" for b in band) / len(band)
     assert f"{want:.0%} of the 200 ticks" in text

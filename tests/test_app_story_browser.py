@@ -39,7 +39,7 @@ CHART_PNG = """async (title) => {
 }"""
 TEXT_WIDTHS = """(texts) => {
   const ctx = document.createElement('canvas').getContext('2d');
-  ctx.font = '12px Roboto, Arial, Helvetica, sans-serif';
+  ctx.font = '14px Roboto, Arial, Helvetica, sans-serif';  // 12 px labels × 1.2 in projector mode, rounded
   return texts.map(t => ctx.measureText(t).width);
 }"""
 

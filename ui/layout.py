@@ -1,8 +1,8 @@
 """Text layout for the charts, computed before anything is drawn: legends that never page, labels that never collide.
 
 ECharts measures text only in the browser, so the app sizes its text here from an estimate that
-errs on the wide side (:func:`text_px`) and a chart width that errs on the narrow side
-(:data:`CHART_PX`, a 1024-pixel projector with the sidebar open). A layout that fits these
+errs on the wide side (:func:`text_px`, at the projector's enlarged fonts) and a chart width that
+errs on the narrow side (:data:`CHART_PX`, a 1024-pixel projector with the sidebar open). A layout that fits these
 figures fits every real chart: a wider chart only spreads the labels further apart.
 
 - :func:`legend_rows`: how many rows a plain (wrapping, never paging) legend takes, so that the
@@ -27,12 +27,14 @@ ROW_PX = 16  # height of one row of event labels
 LEGEND_ROW_PX = 26  # height of one row of the legend
 LEGEND_ICON_PX = 25 + 5  # ECharts' legend icon and the gap before its text
 LEGEND_GAP_PX = 10  # ECharts' gap between legend entries
+MAX_FONT_SCALE = 1.2  # the largest factor the page applies to chart fonts (projector mode)
 WIDE = set("MWmw@%—×÷ABCDEFGHKNOQRSUVXYZ")
 
 
 def text_px(text: str, size: float = LABEL_FONT) -> float:
-    """An upper estimate of the width of ``text`` in pixels (sans-serif at ``size`` px)."""
-    return sum(size * (0.85 if c in WIDE else 0.62) for c in text) + 4
+    """An upper estimate of the width of ``text`` in pixels (sans-serif at ``size`` px, or at the projector's
+    larger size: projector mode draws every chart font :data:`MAX_FONT_SCALE` times larger)."""
+    return sum(size * MAX_FONT_SCALE * (0.85 if c in WIDE else 0.62) for c in text) + 4
 
 
 def legend_rows(names: list[str], width: float = CHART_PX - 24, size: float = LEGEND_FONT) -> int:
