@@ -125,3 +125,29 @@ def test_a_pinned_run_stays_drawn_beside_the_new_one(server: str, browser) -> No
     _play_until(page, 90)
     assert pinned_and_live()[0] == ghost, "the pinned run stays as it was while the new one runs"
     assert not page.errors, page.errors
+
+
+def test_temperature_applied_mid_run_adds_a_point_and_a_line(server: str, browser) -> None:  # noqa: F811
+    page = _open(browser, f"{server}?scenario=temperature_sweep&seed=1")
+    _play_until(page, 100)
+    if not page.get_by_label("phase.T", exact=True).is_visible():
+        page.get_by_role("button", name="Controls").click()  # projector mode: the sidebar opens on request
+    page.get_by_label("phase.T", exact=True).fill("0.5")
+    page.get_by_role("button", name="Apply").click()
+    page.get_by_text("Applied at tick").first.wait_for()
+    _play_until(page, 200)
+    charts = {o["title"][0]["text"]: o for o in page.evaluate(CHARTS)}
+    order = charts["Order against temperature T"]
+    settled = order["series"][0]["data"]
+    assert len(settled) == 1 and settled[0][0] == pytest.approx(0.1), settled
+    now = [p["value"][0] for p in order["series"][2]["data"]]
+    assert now == [0.5, 0.5], "the new temperature's point is settling"
+    for title, opt in charts.items():  # the Apply moment on every time chart
+        if any(axis.get("name") == "tick" for axis in opt.get("xAxis", [])):
+            names = [d.get("name") for s in opt["series"] for d in s.get("markLine", {}).get("data", [])]
+            assert "T → 0.5" in names, title
+    png = page.evaluate(CHART_PNG, "Order against temperature")
+    (ARTIFACTS / "story_order_vs_T.png").write_bytes(base64.b64decode(png.split(",", 1)[1]))
+    png = page.evaluate(CHART_PNG, "Coherence free energy")
+    (ARTIFACTS / "story_free_energy_T.png").write_bytes(base64.b64decode(png.split(",", 1)[1]))
+    assert not page.errors, page.errors

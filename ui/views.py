@@ -1393,8 +1393,8 @@ class OrderVsTView(View):
         opt = base_option("Order against temperature T", sub)
         dot = {"type": "scatter", "xAxisIndex": 0, "yAxisIndex": 0, "symbolSize": 11, "data": np.empty((0, 2))}
         opt["series"] = [
-            {**dot, "name": "link alignment ⟨cos Δφ⟩", "itemStyle": {"color": "#d62728"}},
-            {**dot, "name": "phase order r", "itemStyle": {"color": "#2ca02c"}, "symbol": "diamond"},
+            {**dot, "name": "link alignment ⟨cos Δφ⟩", "itemStyle": {"color": "#d62728"}, "symbolSize": 15},
+            {**dot, "name": "phase order r", "itemStyle": {"color": "#2ca02c"}, "symbol": "diamond", "symbolSize": 9},
             {
                 **dot,
                 "name": "now (settling)",
