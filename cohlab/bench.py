@@ -5,17 +5,19 @@ that size alone. The model is the one a user runs: spreading, background load (1
 pulsed per tick), the criticality controller, Hebbian learning, coherence and persistence, with a
 slow tick every 10 fast ticks. For each N it reports:
 - ``whole_run_node_updates_per_s``: N × ticks / s of ``model.step()`` over whole runs, slow ticks
-  included (the median of ``repeats`` runs of ``ticks`` ticks), with the default engine
+  included, from the median fast step and the median slow step of ``repeats`` runs of ``ticks``
+  ticks (robust to steps that lost their core to another process), with the default engine
   (``engine``: ``compiled`` where built, on ``threads`` threads for this N);
 - ``node_updates_per_s``, ``fast_tick_ms``: the fast tick alone (the median step without a slow tick);
 - ``slow_tick_s`` and ``slow_tick_x_fast``: one slow tick (weight decay, Hebbian learning, coherence,
   persistence and the re-convergence of ρ), as seconds and as a multiple of the fast tick;
-- ``numpy_engine_*``: the same with the numpy engine, measured right after on the same model (up to
-  ``--numpy-max`` nodes); ``engine_speedup``: default / numpy over whole runs;
+- ``numpy_engine_*``: the same with the numpy engine, taking turns with the default engine on the
+  same model (up to ``--numpy-max`` nodes); ``engine_speedup``: default / numpy over whole runs;
 - ``mesa_loop_node_updates_per_s``: the fast-tick math (injection, spreading, retention, floor,
   clamp, two power iterations) written as a plain per-agent Mesa loop with ``model.agents.do(...)``,
   run up to ``--mesa-max`` nodes (null above); ``ratio``: fast tick / per-agent loop;
-- ``build_s`` and ``peak_rss_mb``.
+- ``build_s`` (wall) and ``build_cpu_s`` (CPU time of this process: the build is serial, so on a
+  busy machine this is what it would take alone), ``peak_rss_mb``, and ``load`` (1-minute load average).
 
 ``--contended`` sizes (default 121, the ``criticality`` scenario, and 10⁴) are measured for the
 default and numpy engines twice: as the machine is, then with one busy process beside the bench
@@ -40,6 +42,10 @@ import mesa
 import numpy as np
 
 DT_SLOW = 10
+# Whole runs are timed after 5 slow ticks: right after the build the power vector is far from
+# converged (|λ₂|/ρ ≈ 0.998), so the first re-convergences of ρ use 30–40 steps where later
+# ones use 5–10 (see criticality.RECONVERGE_TOL); a run of a few hundred ticks is mostly the latter.
+WARM_UP = 5 * DT_SLOW
 CONTENDED = (121, 10_000)
 
 
@@ -122,17 +128,15 @@ def bench_one(n: int, ticks: int, with_mesa: bool, with_numpy: bool = True, repe
     from model import CoherenceModel, kernels
     from model.fast_tick import make_engine
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     model = CoherenceModel(seed=0, params=user_params(n))
-    build_s = time.perf_counter() - t0
+    build_s, build_cpu_s = time.perf_counter() - t0, time.process_time() - c0
     engine = model.engine
-    default = whole_runs(model, ticks, repeats)
-    numpy_run = None
+    cores = {engine: model._core}
     if engine != "numpy" and with_numpy:
-        model._core = make_engine("numpy", n)
-        numpy_run = whole_runs(model, ticks, repeats)
-    elif engine == "numpy":
-        numpy_run = default
+        cores["numpy"] = make_engine("numpy", n)
+    runs = whole_runs(model, cores, ticks, repeats)
+    default, numpy_run = runs[engine], runs.get("numpy")
     row: dict[str, Any] = {
         "kind": "size",
         "N": n,
@@ -154,6 +158,7 @@ def bench_one(n: int, ticks: int, with_mesa: bool, with_numpy: bool = True, repe
         "mesa_loop_node_updates_per_s": None,
         "ratio": None,
         "build_s": build_s,
+        "build_cpu_s": build_cpu_s,
         "load": os.getloadavg()[0],
     }
     if with_mesa:
@@ -164,29 +169,33 @@ def bench_one(n: int, ticks: int, with_mesa: bool, with_numpy: bool = True, repe
     return row
 
 
-def whole_runs(model: Any, ticks: int, repeats: int) -> dict[str, float]:
-    """Time ``repeats`` whole runs of ``ticks`` steps (after a warm-up up to a slow tick).
+def whole_runs(model: Any, cores: dict[str, Any], ticks: int, repeats: int) -> dict[str, dict[str, float]]:
+    """Time ``repeats`` whole runs of ``ticks`` steps with each engine core, taking turns on the
+    same model (the engines share the state), so that all see the same machine.
 
-    Returns the median whole-run rate (N × ticks / s), the median step without a slow tick
-    (``fast_s``) and the median extra time of the steps with one (``slow_s``).
+    Per engine: the median step without a slow tick (``fast_s``), the median extra time of the
+    steps with one (``slow_s``), and the whole-run rate N × ticks / s built from those medians
+    (a step that lost its core to another process does not count as the model's cost).
     """
-    model.run(DT_SLOW - model.tick % DT_SLOW or DT_SLOW)  # warm-up: caches, first touch, one slow tick
-    rates, fast, slow = [], [], []
+    model.run(WARM_UP)  # past the start-up transient (see WARM_UP)
+    steps: dict[str, tuple[list[float], list[float]]] = {e: ([], []) for e in cores}
     for _ in range(repeats):
-        total = 0.0
-        for _ in range(ticks):
-            t0 = time.perf_counter()
-            model.step()
-            dt = time.perf_counter() - t0
-            total += dt
-            (slow if model.tick % DT_SLOW == 0 else fast).append(dt)
-        rates.append(model.graph.n * ticks / total)
-    fast_s = statistics.median(fast) if fast else math.nan
-    return {
-        "rate": statistics.median(rates),
-        "fast_s": fast_s,
-        "slow_s": statistics.median(slow) - fast_s if slow else math.nan,
-    }
+        for e, core in cores.items():
+            model._core = core
+            fast, slow = steps[e]
+            for _ in range(ticks):
+                t0 = time.perf_counter()
+                model.step()
+                (slow if model.tick % DT_SLOW == 0 else fast).append(time.perf_counter() - t0)
+    out = {}
+    for e, (fast, slow) in steps.items():
+        fast_s = statistics.median(fast)
+        slow_step = statistics.median(slow) if slow else fast_s
+        n_slow = ticks // DT_SLOW
+        rate = model.graph.n * ticks / ((ticks - n_slow) * fast_s + n_slow * slow_step)
+        out[e] = {"rate": rate, "fast_s": fast_s, "slow_s": slow_step - fast_s}
+    model._core = cores[next(iter(cores))]
+    return out
 
 
 def contended_one(n: int, busy: int, ticks: int = 0, repeats: int = 5) -> dict[str, Any]:

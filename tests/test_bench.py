@@ -22,7 +22,9 @@ FIELDS = (
     "ratio",
     "threads",
     "build_s",
+    "build_cpu_s",
     "peak_rss_mb",
+    "load",
 )
 CONTENDED = ("N", "busy_processes", "load", "default_ms_per_step", "numpy_ms_per_step", "default_over_numpy")
 
