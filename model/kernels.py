@@ -1,6 +1,7 @@
-"""The compiled core of the fast tick (``_fastcore.c``, built with OpenMP at install): the same
-arithmetic as ``mechanisms.spreading``, ``mechanisms.decay`` and ``mechanisms.criticality``
-(SPEC 4.1, 4.2, 4.4, 4.6), fused into fewer passes and run on all cores.
+"""The compiled core of both clocks (``_fastcore.c``, built with OpenMP at install): the same
+arithmetic as ``mechanisms.spreading``, ``decay`` and ``criticality`` (SPEC 4.1, 4.2, 4.4, 4.6)
+and ``mechanisms.weights``, ``coherence`` and ``persistence`` (5.1–5.4), fused into fewer passes
+without per-node temporaries, on as many threads as the work pays for.
 
 Why (SPEC 11): at N = 10⁶ the numpy fast tick is three sparse products (spreading and two
 power steps), each a scattered read of E or v that misses the cache, plus a dozen elementwise
@@ -11,9 +12,18 @@ passes. The compiled core makes three passes:
                          av = alive·ret·(v + α·Wᵀ·v)/‖v‖  (4.6), from one gather of ev
     power_step           each further power step
 
+and the slow tick's:
+
+    slow_weights         5.1 decay of W and w, 5.2 Hebbian step and clips (one pass over the edges),
+                         then the synaptic budget (each source's sum in stored order, then a scaling pass)
+    coherence            5.3 forward bottom-up, adjoint top-down, γ step: one pass per depth
+    observe, persist     5.4 reality bottom-up; income, baseline, D_KL, R, pressure, θ top-down
+    level_sums           alive count and sums per depth, in node order (the bits of np.bincount)
+
 Results do not depend on the number of threads: rows are computed alone and every total is
-summed per fixed block of ``BLOCK`` rows, then over the blocks in order. They equal the numpy
-engine's up to rounding (same operations, a different order of summation; tests check it).
+summed per fixed block of ``BLOCK`` rows, then over the blocks in order (or serially in node
+order). They equal the numpy engine's up to rounding (the same operations, sometimes in another
+order of summation; tests check it). A pass runs serially below ``min_rows()`` rows per thread.
 """
 
 from __future__ import annotations
