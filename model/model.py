@@ -28,7 +28,7 @@ from .params import ParameterError, Params
 from .plasticity import attach as attach_plasticity
 from .plasticity import learn as plasticity_learn
 from .recorder import Recorder
-from .state import State, initial_state
+from .state import State, all_finite, initial_state
 from .stimuli import load_process, process
 from .thermo import attach as attach_thermo
 
@@ -326,7 +326,7 @@ class CoherenceModel(mesa.Model):
     def _check(self, mechanism: str, *names: str) -> None:
         """Stop the run if ``mechanism`` left any of the named state arrays NaN or infinite."""
         for name in names:
-            if not np.isfinite(getattr(self.state, name)).all():
+            if not all_finite(getattr(self.state, name)):
                 self._fail(mechanism, name)
 
     def _fail(self, mechanism: str, name: str) -> None:

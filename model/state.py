@@ -71,23 +71,27 @@ class State:
         return State(**kw)
 
     def check_finite(self) -> str | None:
-        """Name of the first array holding NaN or inf, or None.
-
-        A finite sum proves every item finite (NaN and ±inf propagate into a sum), so most arrays
-        cost one pass without a temporary; only a non-finite sum (or an overflow) is checked item by item.
-        """
+        """Name of the first array holding NaN or inf, or None (see ``all_finite``)."""
         for f in fields(self):
             v = getattr(self, f.name)
             if f.name == "last_success":  # −inf means "never"
                 continue
-            if isinstance(v, np.ndarray) and v.dtype.kind == "f":
-                with np.errstate(over="ignore", invalid="ignore"):
-                    total = v.sum()
-                if not np.isfinite(total) and not np.isfinite(v).all():
-                    return f.name
+            if isinstance(v, np.ndarray) and v.dtype.kind == "f" and not all_finite(v):
+                return f.name
             if isinstance(v, float) and not np.isfinite(v):
                 return f.name
         return None
+
+
+def all_finite(v: np.ndarray) -> bool:
+    """True when no item of a float array is NaN or ±inf.
+
+    A finite sum proves every item finite (NaN and ±inf propagate into a sum), so this costs one
+    pass without a temporary; only a non-finite sum (or an overflow) is checked item by item.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = v.sum()
+    return bool(np.isfinite(total)) or bool(np.isfinite(v).all())
 
 
 def assign_types(graph: Graph, params: Params, rng: np.random.Generator) -> np.ndarray:
