@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,8 @@ def fail(message: str, code: int = 2) -> None:
 @click.version_option(package_name="coherence-lab")
 def main() -> None:
     """Coherence Lab: a multi-scale graph of fast energy, slow weights, coherence and persistence."""
+    if threading.current_thread() is threading.main_thread():  # cohlab.launch set a quiet one for the imports
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on, commands handle Ctrl-C
 
 
 @main.command("list")
@@ -212,12 +216,13 @@ def sweep(
     quiet: bool,
 ) -> None:
     """Run a parameter sweep of SCENARIO into --out: runs.csv and a long timeseries.csv (BehaviorSpace-style)."""
-    from analysis.outdir import OutputError
-    from analysis.sweep.design import build_spec
-    from analysis.sweep.run import SweepInterrupted, run_sweep
+    from analysis.outdir import OutputError  # light: the standard library only
     from scenarios.sweep_spec import SweepError
 
     try:
+        from analysis.sweep.design import build_spec
+        from analysis.sweep.run import run_sweep
+
         spec = build_spec(
             scenario,
             ready=ready,
@@ -238,12 +243,26 @@ def sweep(
         )
     except (SweepError, ScenarioError, ParameterError, OutputError) as exc:
         fail(str(exc))
-    except KeyboardInterrupt as exc:
-        why = str(exc) if isinstance(exc, SweepInterrupted) else "interrupted"
-        done = len(list((out / "runs").glob("*.json"))) if (out / "runs").is_dir() else 0
-        fail(f"{why}: {done} finished runs are saved in {out / 'runs'}; finish with the same command and --resume", 130)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (SweepInterrupted says which)
+        fail(_interrupted(out, str(exc) or "interrupted", resume), 130)
     n_failed = int((runs["status"] != "ok").sum())
     click.echo(f"wrote {out}: {len(runs)} runs, {len(runs) - n_failed} ok, {n_failed} failed")
+    if n_failed:
+        fail(
+            f"{n_failed} of {len(runs)} runs failed; runs.csv is written, with each failure's reason in its "
+            f"'error' column ({out / 'runs.csv'})",
+            1,
+        )
+
+
+def _interrupted(out: Path, why: str, resume: bool) -> str:
+    """What an interrupted sweep left, and how to go on."""
+    done = len(list((out / "runs").glob("*.json"))) if (out / "runs").is_dir() else 0
+    if done:
+        return f"{why}: {done} finished runs are saved in {out / 'runs'}; finish with the same command and --resume"
+    if (out / "spec.json").is_file():
+        return f"{why} before any run finished; start again with the same command and --resume"
+    return f"{why} before the sweep started; nothing was written" if not resume else f"{why}; nothing was changed"
 
 
 @main.command()

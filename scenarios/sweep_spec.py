@@ -23,6 +23,10 @@ from model.keys import parameter_keys, unknown_key_message
 from model.params import bounds, field_of
 
 DESIGNS = ("grid", "lhs", "sobol")
+# The most runs one sweep may have. Each run is a process's work plus its own files and a row of
+# runs.csv, and every design point is validated before the first run starts: a design beyond this
+# is refused up front (in milliseconds, from its size alone) rather than expanded for minutes.
+MAX_RUNS = 100_000
 
 
 class SweepError(ValueError):
@@ -141,6 +145,27 @@ def check(spec: SweepSpec, labels: dict[str, str] = FLAGS) -> None:
     for name, value in (("replicates", spec.replicates), ("ticks", spec.ticks or 1), ("every", spec.every)):
         if value < 1:
             raise SweepError(f"{labels[name]} must be at least 1, got {value}")
+    runs, how = run_count(spec)
+    if runs > MAX_RUNS:
+        raise SweepError(
+            f"the design has {runs:,} runs ({how}); a sweep may have at most {MAX_RUNS:,}, since every run writes "
+            "its own files and every point is checked before the first run starts: use fewer points or "
+            "replicates, or split the sweep"
+        )
+
+
+def run_count(spec: SweepSpec) -> tuple[int, str]:
+    """How many runs a specification expands to, and how that number comes about (without expanding it)."""
+    parts = [f"{len(v)} {k} values" for k, v in spec.grid.items()]
+    points = math.prod(len(v) for v in spec.grid.values())
+    if spec.design == "lhs":
+        points *= spec.samples
+        parts.append(f"{spec.samples:,} Latin-hypercube samples")
+    elif spec.design == "sobol":
+        points *= spec.samples * (len(spec.ranges) + 2)
+        parts.append(f"{spec.samples:,} Sobol' base samples × ({len(spec.ranges)} ranges + 2)")
+    parts.append(f"{spec.replicates:,} replicates")
+    return points * spec.replicates, " × ".join(parts)
 
 
 def _check_bound(flag: str, key: str, value: float) -> None:

@@ -9,23 +9,24 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from analysis.sweep.design import CHAOS_ENV, build_spec, derive_seed, design_points
+from analysis.sweep.design import build_spec, derive_seed, design_points
 from cohlab.cli import main
 
 BIN = Path(sys.executable).parent
 SMALL = ["forgetting_curves", "--grid", "decay.delta_E=0.02,0.04", "--replicates", "2", "--ticks", "30", "--quiet"]
 
 
-def _sweep(out: Path, *extra: str, args: list[str] = SMALL) -> None:
+def _sweep(out: Path, *extra: str, args: list[str] = SMALL, code: int = 0) -> str:
     res = CliRunner().invoke(main, ["sweep", args[0], "--out", str(out), *args[1:], *extra])
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == code, res.output
+    return res.output
 
 
 def _runs(out: Path) -> pd.DataFrame:
@@ -54,8 +55,22 @@ def _wait_until_gone(pgid: int, timeout: float = 10.0) -> None:
     assert not left, f"processes left behind: {left}"
 
 
-def _chaos(path: Path, die: list[str], once: bool) -> None:
-    path.write_text(json.dumps({"die": die, "once": once, "exit_code": 13}))
+@pytest.fixture
+def dying_workers(monkeypatch, tmp_path: Path) -> Callable[[list[str], bool], list[str]]:
+    """``plan(die, once)``: the worker running one of the ``die`` runs exits at once with code 13
+    (with ``once``, only the first to get there); returns SMALL's arguments with the scenario
+    copied beside the plan (tests/sweep_chaos.py reads it there, in the worker)."""
+    import sweep_chaos
+
+    monkeypatch.setattr("analysis.sweep.execute.run_task", sweep_chaos.run_or_die)
+
+    def plan(die: list[str], once: bool) -> list[str]:
+        scenario = tmp_path / "forgetting_curves.toml"
+        scenario.write_text((Path(__file__).parents[1] / "scenarios" / "forgetting_curves.toml").read_text())
+        (tmp_path / "chaos.json").write_text(json.dumps({"die": die, "once": once, "exit_code": 13}))
+        return [str(scenario), *SMALL[1:]]
+
+    return plan
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +123,7 @@ def dask_cluster() -> Iterator[str]:
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"}  # a run whose worker dies: one retry
+    env["PYTHONPATH"] = str(Path(__file__).parent)  # the workers import tests/sweep_chaos.py (dying_workers)
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
     procs = [
         subprocess.Popen(
@@ -154,14 +170,12 @@ def test_dask_cluster_gives_the_same_results(dask_cluster: str, reference: Path,
 
 @pytest.mark.slow
 def test_a_dask_worker_that_dies_has_its_run_retried(
-    monkeypatch, dask_cluster: str, reference: Path, tmp_path: Path
+    dying_workers, dask_cluster: str, reference: Path, tmp_path: Path
 ) -> None:
-    chaos = tmp_path / "plan.json"
-    _chaos(chaos, ["r00002"], once=True)
-    monkeypatch.setenv(CHAOS_ENV, str(chaos))  # read where the sweep starts; the tasks carry it to the workers
+    args = dying_workers(["r00002"], once=True)
     out = tmp_path / "dask_chaos"
-    _sweep(out, "--scheduler", dask_cluster)
-    assert chaos.with_name(chaos.name + ".fired").exists()  # a worker really died
+    _sweep(out, "--scheduler", dask_cluster, args=args)
+    assert (tmp_path / "chaos.json.fired").exists()  # a worker really died
     _same_results(out, reference)
 
 
@@ -196,6 +210,30 @@ def test_interrupted_sweep_resumes_without_redoing_runs(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("when", ["at_start", "pool_starting"])
+def test_ctrl_c_early_prints_one_clean_message(tmp_path: Path, when: str) -> None:
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while the program imports
+    its libraries, or as the sweep directory appears and the pool starts: no traceback from any process."""
+    out = tmp_path / "early"
+    cmd = [str(BIN / "cohlab"), "sweep", "forgetting_curves", "--out", str(out), "--grid", "decay.delta_E=0.01,0.02"]
+    cmd += ["--replicates", "3", "--ticks", "300", "--workers", "2", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    if when == "pool_starting":
+        deadline = time.time() + 120
+        while time.time() < deadline and not (out / "spec.json").exists() and proc.poll() is None:
+            time.sleep(0.005)
+    else:
+        time.sleep(0.5)  # the interpreter has started; importing the libraries takes seconds more
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(60) == 130
+    err = proc.stderr.read()
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert err.strip().count("\n") == 0, err  # one line
+    assert ("nothing was written" in err) if not out.exists() else ("--resume" in err), err
+    _wait_until_gone(proc.pid)
+
+
+@pytest.mark.slow
 def test_sigterm_stops_the_sweep_and_its_workers(tmp_path: Path) -> None:
     out = tmp_path / "term"
     cmd = [str(BIN / "cohlab"), "sweep", "forgetting_curves", "--out", str(out), "--grid", "decay.delta_E=0.01,0.02"]
@@ -214,13 +252,11 @@ def test_sigterm_stops_the_sweep_and_its_workers(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(("once", "status"), [(True, "ok"), (False, "failed")])
 def test_a_dying_worker_is_retried_alone_then_recorded(
-    monkeypatch, reference: Path, tmp_path: Path, once: bool, status: str
+    dying_workers, reference: Path, tmp_path: Path, once: bool, status: str
 ) -> None:
-    chaos = tmp_path / "plan.json"
-    _chaos(chaos, ["r00002"], once=once)
-    monkeypatch.setenv(CHAOS_ENV, str(chaos))  # read where the sweep starts; the tasks carry it to the workers
+    args = dying_workers(["r00002"], once=once)
     out = tmp_path / "crash"
-    _sweep(out, "--workers", "2")
+    _sweep(out, "--workers", "2", args=args, code=0 if once else 1)  # a failed run: exit 1, runs.csv written
     runs = pd.read_csv(out / "runs.csv")
     assert len(runs) == 4
     bad = runs.set_index("run_id").loc["r00002"]
@@ -240,7 +276,10 @@ def test_a_run_that_raises_is_recorded_and_the_others_go_on(tmp_path: Path) -> N
         text + '\n[[stimuli]]\nkind = "set"\nat = 5\nkey = "controller.delta_max"\nvalue = 0.01\nnote = "unreachable"\n'
     )
     out = tmp_path / "flaky"
-    _sweep(out, args=[str(scenario), "--grid", "controller.enabled=true,false", "--ticks", "20", "--quiet"])
+    said = _sweep(
+        out, args=[str(scenario), "--grid", "controller.enabled=true,false", "--ticks", "20", "--quiet"], code=1
+    )
+    assert "1 of 2 runs failed" in said and said.count("Traceback") == 0  # exit 1, after writing runs.csv
     runs = pd.read_csv(out / "runs.csv")
     assert list(runs["status"]) == ["failed", "ok"]
     assert runs["error"].iloc[0].startswith("ParameterError") and "delta_max" in runs["error"].iloc[0]
@@ -267,6 +306,14 @@ def test_a_run_that_raises_is_recorded_and_the_others_go_on(tmp_path: Path) -> N
         (["--lhs", "4"], "--range"),
         (["--scheduler", "tcp://127.0.0.1:{closed}"], "cannot reach the Dask scheduler"),
         (["--ready", "--grid", "x"], "--grid expects key=v1,v2"),
+        (["--grid", "decay.delta_E=0.1,0.2", "--grid", "decay.delta_E=0.3"], "--grid decay.delta_E is given twice"),
+        (["--range", "decay.delta_E=0.01:0.1", "--lhs", "10000000"], "10,000,000 runs"),
+        (["--range", "decay.delta_E=0.01:0.1", "--sobol", "4194304"], "at most 100,000"),
+        (
+            ["--grid", "decay.delta_E=" + ",".join(f"0.{i:04d}" for i in range(1, 501)), "--replicates", "500"],
+            "250,000 runs",
+        ),
+        (["--scheduler", "bogus://x"], "unknown protocol 'bogus://'"),
     ],
 )
 def test_bad_specifications_are_refused_before_any_run(tmp_path: Path, args: list[str], needle: str) -> None:

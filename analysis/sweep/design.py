@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,6 @@ from model.params import ParameterError, field_of
 from scenarios.loader import Scenario, ScenarioError, load_scenario
 from scenarios.sweep_spec import FLAGS, SweepError, SweepSpec
 
-CHAOS_ENV = "COHLAB_SWEEP_CHAOS"  # tests only: a JSON file naming runs whose worker process dies (see execute._chaos)
 SAMPLE_DIGITS = 12  # sampled values are rounded to the digits runs.csv shows, so the file holds what was run
 
 
@@ -45,7 +43,6 @@ class Task:
     fixed: dict[str, Any]
     keep_timeseries: bool
     every: int = 1
-    chaos: str | None = None  # tests only: $COHLAB_SWEEP_CHAOS of the sweep's process (see execute._chaos)
 
 
 def parse_grid(items: Iterable[str]) -> dict[str, list[Any]]:
@@ -55,6 +52,8 @@ def parse_grid(items: Iterable[str]) -> dict[str, list[Any]]:
         key, sep, values = item.partition("=")
         if not sep or not key.strip() or not values.strip():
             raise SweepError(f"--grid expects key=v1,v2,…, got {item!r}")
+        if key.strip() in out:
+            raise SweepError(f"--grid {key.strip()} is given twice; give all its values in one --grid key=v1,v2,…")
         out[key.strip()] = [parse_value(v.strip()) for v in values.split(",")]
     return out
 
@@ -71,6 +70,8 @@ def parse_ranges(items: Iterable[str]) -> dict[str, tuple[float, float]]:
             lo, hi = float(lo_text), float(hi_text)
         except ValueError:
             raise SweepError(f"--range expects key=lo:hi with numbers, got {item!r}") from None
+        if key.strip() in out:
+            raise SweepError(f"--range {key.strip()} is given twice; give it once")
         out[key.strip()] = (lo, hi)
     return out
 
@@ -218,7 +219,6 @@ def make_tasks(spec: SweepSpec) -> list[Task]:
                 fixed=spec.fixed,
                 keep_timeseries=spec.timeseries == "every",
                 every=spec.every,
-                chaos=os.environ.get(CHAOS_ENV) or None,
             )
         )
     return tasks

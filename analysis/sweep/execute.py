@@ -10,11 +10,11 @@ results is the caller's job (:mod:`analysis.sweep.store`).
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -23,7 +23,6 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
@@ -32,6 +31,8 @@ from model import kernels
 from scenarios.sweep_spec import SweepError
 
 from .design import Task
+
+HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def flatten_summary(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -50,7 +51,6 @@ def flatten_summary(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def run_task(task: Task) -> dict[str, Any]:
     """Run one task in a worker. A model error never raises: it becomes status 'failed' with its text."""
-    _chaos(task)
     from analysis.export import timeseries_frame, to_csv_bytes
     from analysis.runner import run_scenario
     from model.events import _plain
@@ -72,27 +72,6 @@ def run_task(task: Task) -> dict[str, Any]:
         summary, ts, status = {}, None, "failed"
         error = f"{type(exc).__name__}: {exc}".strip().replace("\n", " ")
     return {"summary": summary, "timeseries": ts, "status": status, "error": error, "wall_s": time.perf_counter() - t0}
-
-
-def _chaos(task: Task) -> None:
-    """Test hook: if $COHLAB_SWEEP_CHAOS (read where the sweep starts) names a JSON file
-    ``{"die": [run ids], "once": bool, "exit_code": n}``, the worker process running one of those
-    runs exits at once (with ``once``, only the first one to get there). No file, no effect."""
-    path = task.chaos
-    if not path:
-        return
-    try:
-        plan = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return
-    if task.run_id not in plan.get("die", []):
-        return
-    if plan.get("once"):
-        try:
-            os.replace(path, f"{path}.fired")  # atomic: only one process wins
-        except OSError:
-            return
-    os._exit(int(plan.get("exit_code", 13)))
 
 
 def _worker_init(sweep_pid: int) -> None:
@@ -159,7 +138,8 @@ def execute_pool(tasks: list[Task], workers: int) -> Iterator[tuple[Task, dict[s
                 pool = _new_pool(n)
             while queue and len(running) < 2 * n:
                 try:
-                    fut = pool.submit(run_task, queue[0])
+                    with _signals_held():  # a submit may start a worker process
+                        fut = pool.submit(run_task, queue[0])
                 except BrokenProcessPool:  # it broke since the last round; its futures will say which runs
                     break
                 running[fut] = queue.popleft()
@@ -191,8 +171,9 @@ def execute_pool(tasks: list[Task], workers: int) -> Iterator[tuple[Task, dict[s
                 pool.shutdown(wait=False)
                 pool = None
                 for task in sorted(suspects, key=lambda t: t.run_id):
-                    one = _new_pool(1)
-                    fut = one.submit(run_task, task)
+                    with _signals_held():
+                        one = _new_pool(1)
+                        fut = one.submit(run_task, task)
                     solo[fut] = (task, one, list((getattr(one, "_processes", None) or {}).values()))
     except BaseException:  # Ctrl-C, SIGTERM, the consumer stopping: end every worker now
         for p in [pool, *(one for _, one, _ in solo.values())]:
@@ -215,6 +196,27 @@ def _alive(pid: int) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block ends, then deliver them.
+
+    Starting a worker process is not atomic: interrupted half-way, the pool is torn down while a
+    forked child still reads its start-up data, and that child prints a traceback. Starting a
+    worker takes milliseconds, so holding a signal that long costs nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: held.append(signum)) for sig in HELD_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(held):
+            signal.raise_signal(sig)  # now, to the handlers the sweep had
+
+
 def _new_pool(n: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(n, mp_context=_mp_context(), initializer=_worker_init, initargs=(os.getpid(),))
 
@@ -227,7 +229,27 @@ def _mp_context() -> multiprocessing.context.BaseContext:
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["analysis.sweep.execute", "analysis.runner"])  # no effect once the server runs
+    _start_fork_server_deaf_to_ctrl_c()
     return ctx
+
+
+def _start_fork_server_deaf_to_ctrl_c() -> None:
+    """Start the fork server with Ctrl-C ignored, a disposition it and every worker it forks inherit.
+
+    Ctrl-C at a terminal reaches the whole process group: the sweep's own process handles it (it
+    ends the workers and says how to resume), while a server or worker still importing the model
+    would print a KeyboardInterrupt traceback. Ignoring it only while the server starts loses
+    nothing: that takes milliseconds (the imports then run in the server)."""
+    from multiprocessing import forkserver
+
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _outcome(fut: Future, procs: list[Any]) -> dict[str, Any]:
@@ -268,13 +290,13 @@ def connect(address: str, timeout: float = 5.0, worker_timeout: float = 30.0) ->
         from distributed import Client
     except ImportError:  # pragma: no cover - distributed is a dependency
         raise SweepError("--scheduler needs the 'distributed' package") from None
+    why = scheduler_problem(address, timeout)
+    if why:
+        raise SweepError(f"cannot reach the Dask scheduler at {address}: {why}; is `dask scheduler` running there?")
     try:
         client = Client(address, timeout=timeout, set_as_default=False)
-    except Exception as exc:
-        raise SweepError(
-            f"cannot reach the Dask scheduler at {address} within {timeout:g} s ({type(exc).__name__}); "
-            "is `dask scheduler` running there?"
-        ) from None
+    except Exception as exc:  # it answered the probe a moment ago
+        raise SweepError(f"cannot connect to the Dask scheduler at {address} ({type(exc).__name__}: {exc})") from None
     try:
         try:
             client.wait_for_workers(1, timeout=worker_timeout)
@@ -294,6 +316,53 @@ def connect(address: str, timeout: float = 5.0, worker_timeout: float = 30.0) ->
         client.close()
         raise
     return client
+
+
+def scheduler_problem(address: str, timeout: float) -> str | None:
+    """Why ``address`` is not a reachable Dask scheduler, or None when it is one.
+
+    Checked without a ``distributed.Client`` (whose failed construction leaves an object that
+    complains from its destructor seconds later): the protocol must be one Dask speaks, a TCP
+    or TLS address must accept a connection within ``timeout``, and whatever answers must say
+    it is a scheduler.
+    """
+    import asyncio
+
+    from distributed.comm import connect as comm_connect
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import backends
+
+    try:
+        scheme, location = parse_address(address)
+    except ValueError as exc:
+        return f"not an address ({exc})"
+    if scheme not in backends:
+        return f"unknown protocol '{scheme}://' (Dask speaks {', '.join(s + '://' for s in backends)})"
+    if scheme in ("tcp", "tls"):
+        try:
+            host, port = parse_host_port(location, default_port=8786)
+            socket.create_connection((host, port), timeout=timeout).close()
+        except TimeoutError:
+            return f"no answer within {timeout:g} s"
+        except (OSError, ValueError) as exc:
+            return getattr(exc, "strerror", None) or str(exc)
+
+    async def identity() -> dict[str, Any]:
+        comm = await comm_connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity"})
+            return await comm.read()
+        finally:
+            await comm.close()
+
+    try:
+        ident = asyncio.run(asyncio.wait_for(identity(), timeout + 1.0))
+    except Exception as exc:
+        return f"what listens there does not answer as a Dask scheduler does ({type(exc).__name__})"
+    if not isinstance(ident, dict) or ident.get("type") != "Scheduler":
+        kind = ident.get("type") if isinstance(ident, dict) else type(ident).__name__
+        return f"what answers there is a {kind}, not a Dask scheduler"
+    return None
 
 
 def _probe() -> str:
