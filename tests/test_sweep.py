@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -177,6 +178,39 @@ def test_a_dask_worker_that_dies_has_its_run_retried(
     _sweep(out, "--scheduler", dask_cluster, args=args)
     assert (tmp_path / "chaos.json.fired").exists()  # a worker really died
     _same_results(out, reference)
+
+
+@pytest.mark.slow
+def test_a_killed_scheduler_ends_the_sweep_with_one_paragraph(tmp_path: Path) -> None:
+    """SIGKILL to the scheduler mid-sweep: the finished runs stay, stderr is the one clean message."""
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
+    scheduler = subprocess.Popen(
+        [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], **quiet
+    )
+    worker = subprocess.Popen(
+        [str(BIN / "dask"), "worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard"], **quiet
+    )
+    try:
+        out = tmp_path / "lost"
+        cmd = [str(BIN / "cohlab"), "sweep", "forgetting_curves", "--out", str(out), "--scheduler", address]
+        cmd += ["--grid", "decay.delta_E=0.01,0.02,0.03", "--replicates", "4", "--ticks", "300", "--quiet"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 180
+        while time.time() < deadline and not list((out / "runs").glob("r*.json")) and proc.poll() is None:
+            time.sleep(0.02)
+        scheduler.kill()
+        assert proc.wait(180) == 2
+        err = proc.stderr.read()
+        assert err.startswith("cohlab: error: lost the Dask cluster") and "--resume" in err, err
+        assert err.count("\n") == 1 and "Traceback" not in err, err
+        assert list((out / "runs").glob("r*.json"))  # what finished is kept
+    finally:
+        for p in (scheduler, worker):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
 
 
 # ----------------------------------------------------------------------------- resume and failures

@@ -388,6 +388,8 @@ def execute_dask(tasks: list[Task], client: Any) -> Iterator[tuple[Task, dict[st
     for task in tasks:
         fut = client.submit(run_task, task, pure=False, key=f"cohlab-{task.run_id}-{token}")
         futures[fut.key] = (fut, task)
+    quiet = _quiet_distributed()
+    quiet.__enter__()
     try:
         for fut in as_completed([f for f, _ in futures.values()], loop=client.loop):
             _, task = futures.pop(fut.key)
@@ -399,11 +401,42 @@ def execute_dask(tasks: list[Task], client: Any) -> Iterator[tuple[Task, dict[st
                 result = _failure(f"worker process died while running this run (Dask KilledWorker{detail})")
             except Exception as exc:
                 if fut.status != "error":  # cancelled: the scheduler or our connection to it is gone
-                    lost = f"lost the Dask cluster ({type(exc).__name__}: {exc})"
-                    raise SweepError(f"{lost}; finished runs are saved, finish with --resume") from None
+                    why = " ".join(f"{type(exc).__name__}: {exc}".split())
+                    raise SweepError(
+                        f"lost the Dask cluster ({why}); finished runs are saved, finish with --resume"
+                    ) from None
                 result = _failure(f"{type(exc).__name__}: {exc}")  # raised on the worker outside the run itself
             fut.release()  # the result is saved by the caller: free the cluster's memory
             yield task, result
     finally:
-        if futures:
-            client.cancel([f for f, _ in futures.values()])
+        try:
+            if futures:
+                client.cancel([f for f, _ in futures.values()])
+        finally:
+            quiet.__exit__(None, None, None)
+
+
+def close_client(client: Any) -> None:
+    """Close a Dask client; a scheduler that is already gone is not worth a logged traceback."""
+    with _quiet_distributed(), contextlib.suppress(Exception):
+        client.close()
+
+
+@contextlib.contextmanager
+def _quiet_distributed() -> Iterator[None]:
+    """Silence distributed's own loggers below CRITICAL for the block.
+
+    When the scheduler dies, the client logs its reconnection attempts as ERRORs with tracebacks
+    before the sweep can say, in one paragraph, what happened and how to resume."""
+    import logging
+
+    names = ["distributed", *(n for n in logging.root.manager.loggerDict if n.startswith("distributed."))]
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)

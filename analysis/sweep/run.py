@@ -24,7 +24,7 @@ from scenarios.sweep_spec import SweepError, SweepSpec
 
 from ..outdir import remove_marked, write_marker
 from .design import make_tasks
-from .execute import connect, cpu_count, execute_dask, execute_pool
+from .execute import close_client, connect, cpu_count, execute_dask, execute_pool
 from .store import assemble, atomic_write, prepare, read_record, save_run, spec_document
 
 
@@ -105,4 +105,4 @@ def run_sweep(
         if in_main:
             signal.signal(signal.SIGTERM, previous)
         if client is not None:
-            client.close()
+            close_client(client)
