@@ -71,8 +71,11 @@ def _open(browser, url: str):
 
 def _play_until(page, tick: int) -> None:
     page.get_by_role("button", name="Play").first.click()
-    page.wait_for_function(
-        "(n) => +document.querySelector('.status-tick').innerText.split(' ')[1] >= n", arg=tick, timeout=180_000
+    page.wait_for_function(  # or until a scenario that ends itself (thermodynamics: 50 ticks) is complete
+        "(n) => { const s = document.querySelector('.status-tick').innerText;"
+        " return parseInt(s.split(' ')[1]) >= n || s.includes('complete'); }",
+        arg=tick,
+        timeout=180_000,
     )
     page.get_by_role("button", name="Pause").first.click()
     page.get_by_role("button", name="Play").first.wait_for()

@@ -29,7 +29,7 @@ class ThermoView(View):
 
     key = "thermo_work"
     label = "Work distributions and ΔF"
-    height = 640
+    height = 500
 
     @staticmethod
     def relevant(session: Session) -> bool:
@@ -68,11 +68,11 @@ class ThermoView(View):
         names += ["Jarzynski reverse", "BAR (first n)", "TI"]
         opt["legend"][0]["data"] = names
         top = header_px(opt)
-        usable = self.height - top - 60 - 50
-        h1 = round(usable * 0.6)
+        usable = self.height - top - 50 - 40
+        h1 = round(usable * 0.55)
         opt["grid"] = [
             {"left": layout.GRID_LEFT, "right": 40, "top": round(top), "height": h1},
-            {"left": layout.GRID_LEFT, "right": 40, "top": round(top + h1 + 60), "bottom": 40},
+            {"left": layout.GRID_LEFT, "right": 40, "top": round(top + h1 + 50), "bottom": 40},
         ]
         opt["xAxis"] = [
             value_axis(0, "work W", nameGap=26),
