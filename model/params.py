@@ -13,7 +13,7 @@ import operator
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .node_types import M_E
 from .plasticity_params import (  # SPEC 6: stability–plasticity sections
@@ -24,6 +24,7 @@ from .plasticity_params import (  # SPEC 6: stability–plasticity sections
     RecallParams,
     check_plasticity,
 )
+from .section import Section
 from .thermo_params import ThermoParams, check_thermo  # SPEC 5.6: the thermodynamics experiment
 
 LN2 = math.log(2.0)
@@ -65,10 +66,6 @@ def restart_only(key: str) -> bool:
 
 class ParameterError(ValueError):
     """A parameter (or a scenario's parameter table) is not valid."""
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 class GraphParams(Section):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from .section import Section
 
 if TYPE_CHECKING:
     from .params import Params
@@ -12,10 +14,8 @@ if TYPE_CHECKING:
 MAX_BATCH_BYTES = 4 * 2**30  # the batch of trajectories must fit comfortably in memory
 
 
-class ThermoParams(BaseModel):
+class ThermoParams(Section):
     """SPEC 5.6: switching the phase coupling K forward and back, many trajectories at once."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
     enabled: bool = Field(False, description="run the switching experiment (the `thermodynamics` scenario)")
     K_from: float = Field(1.0, ge=0.0, le=100.0, description="coupling K at the start of a forward switch")

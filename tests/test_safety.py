@@ -36,6 +36,7 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     work.mkdir(parents=True)
     (work / "thesis.tex").write_text("three years of work")
     monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "mpl"))  # matplotlib's font cache, outside the snapshot
     monkeypatch.chdir(work)
     return work
 
@@ -212,3 +213,29 @@ def test_a_nan_run_writes_nothing_and_prints_no_warning(sandbox: Path, monkeypat
     monkeypatch.setattr(CoherenceModel, "_slow_tick", poisoned)
     out = refused(["run", "criticality", "--ticks", "30", "--quiet", "--out", "r"], sandbox.parent, "tick 10")
     assert "weight decay and Hebbian learning (SPEC 5.1–5.2)" in out and "Warning" not in out
+
+
+# ----------------------------------------------------------------------------- kinds of values
+
+
+@pytest.mark.parametrize(
+    "assignment, needle",
+    [
+        ("controller.enabled=yes", "true or false"),
+        ("controller.enabled=1", "true or false"),
+        ("defenses.dream_loop='on'", "true or false"),
+        ("thermo.enabled=no", "true or false"),
+        ("graph.depth=true", "must be a number"),
+        ("decay.delta_E='0.1'", "must be a number"),
+    ],
+)
+def test_switches_take_only_true_or_false_and_numbers_only_numbers(sandbox: Path, assignment: str, needle: str) -> None:
+    refused([*RUN, "--out", "r", "--set", assignment], sandbox.parent, assignment.split("=")[0], needle)
+
+
+def test_a_numeric_coherence_input_is_accepted(sandbox: Path) -> None:
+    res = CliRunner().invoke(
+        main, [*RUN, "--out", "r", "--set", "coherence.input=0.5", "--set", "coherence.enabled=true"]
+    )
+    assert res.exit_code == 0, res.output
+    assert json.loads((sandbox / "r" / "params.json").read_text())["params"]["coherence.input"] == "0.5"
