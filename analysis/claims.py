@@ -75,6 +75,7 @@ ANALYZERS: dict[str, str] = {
     "error_propagation": "analysis.error_propagation:claims",
     "landscape_memory": "analysis.landscape:claims",
     "coherence_backprop": "analysis.seed_table:claims",
+    "thermodynamics": "analysis.thermo_claims:claims",
 }
 
 

@@ -101,22 +101,25 @@ def _cols(e: Estimate) -> dict[str, float]:
     return {"diff": e.mean, "ci95": e.ci95, "n": e.n}
 
 
-def verdict(safe: Estimate, because: Estimate) -> str:
-    """Prediction 1 from two paired intervals of forgetting (pure function, see tests).
+def verdict(safe: Estimate, because: Estimate, diversity: Estimate, frozen: Estimate) -> str:
+    """Prediction 1 from four paired intervals of forgetting (pure function, see tests).
 
     Args:
-        safe: forgetting of the defended learner at the highest rate minus the undefended
-            learner's at the lowest rate. "Safe" = not significantly above 0.
-        because: the defended minus the undefended learner, both at the highest rate.
-            "Because" = significantly below 0.
+        safe: forgetting of the learner with both defenses at the highest rate minus the
+            undefended learner's at the lowest rate. "Safe" = not significantly above 0.
+        because: both defenses minus none, both at the highest rate. "Because" =
+            significantly below 0.
+        diversity, frozen: each defense alone minus none at the highest rate; the claim
+            names both, so each must lower forgetting significantly for a full confirmation.
 
     Returns:
-        "confirmed" if safe and because; "refuted" if neither; "partly" if only one holds
-        (e.g. the higher rate is harmless without any defense).
+        "confirmed" if safe, because, and each defense contributes; "refuted" if neither safe
+        nor because; "partly" otherwise (e.g. the higher rate is harmless without any defense,
+        or only one of the two defenses does the work).
     """
     is_safe = direction(safe) <= 0 and not math.isnan(safe.mean)
     is_because = direction(because) < 0
-    if is_safe and is_because:
+    if is_safe and is_because and direction(diversity) < 0 and direction(frozen) < 0:
         return "confirmed"
     if not is_safe and not is_because:
         return "refuted"
@@ -169,14 +172,15 @@ def claims(directory: Path) -> list[Claim]:
             source="001",
             claim="lr=1e-4 with diverse data won't cause forgetting [a 10× higher rate is safe because "
             "diversity and context-frozen gradient masking provide enough stability]",
-            verdict=verdict(safe, because),
+            verdict=verdict(safe, because, key["diversity_vs_baseline_high"], key["frozen_context_vs_baseline_high"]),
             numbers=(
                 f"forgetting, paired over {safe.n} seeds: baseline at lr {hi:g} − at {lo:g} "
                 f"{key['rate_forgetting'].text(signed=True)}; both defenses at {hi:g} − baseline at {lo:g} "
                 f"{safe.text(signed=True)}; at {hi:g}: both − baseline {because.text(signed=True)}, diversity − "
                 f"baseline {key['diversity_vs_baseline_high'].text(signed=True)}, frozen − baseline "
-                f"{key['frozen_context_vs_baseline_high'].text(signed=True)}; acquisition_A both at {hi:g} − "
-                f"baseline at {lo:g} {acq.text(signed=True)}"
+                f"{key['frozen_context_vs_baseline_high'].text(signed=True)}; diversity alone at {hi:g} − baseline "
+                f"at {lo:g} {key['diversity_high_vs_baseline_low_forgetting'].text(signed=True)}; acquisition_A both "
+                f"at {hi:g} − baseline at {lo:g} {acq.text(signed=True)}"
             ),
             command=COMMAND,
         )

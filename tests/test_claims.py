@@ -155,11 +155,13 @@ def test_estimate_is_the_student_t_interval() -> None:
 
 
 def test_learning_rate_verdict() -> None:
-    assert lr_safety.verdict(safe=zero(), because=down()) == "confirmed"
-    assert lr_safety.verdict(safe=down(), because=down()) == "confirmed"
-    assert lr_safety.verdict(safe=up(), because=zero()) == "refuted"
-    assert lr_safety.verdict(safe=zero(), because=zero()) == "partly"  # harmless anyway: no "because"
-    assert lr_safety.verdict(safe=up(), because=down()) == "partly"
+    each = {"diversity": down(), "frozen": down()}
+    assert lr_safety.verdict(safe=zero(), because=down(), **each) == "confirmed"
+    assert lr_safety.verdict(safe=down(), because=down(), **each) == "confirmed"
+    assert lr_safety.verdict(safe=zero(), because=down(), diversity=zero(), frozen=down()) == "partly"  # one does it
+    assert lr_safety.verdict(safe=up(), because=zero(), **each) == "refuted"
+    assert lr_safety.verdict(safe=zero(), because=zero(), **each) == "partly"  # harmless anyway: no "because"
+    assert lr_safety.verdict(safe=up(), because=down(), **each) == "partly"
 
 
 def test_frozen_context_verdict() -> None:
@@ -230,3 +232,64 @@ def test_the_boundary_is_where_r_equals_one() -> None:
         S = survival.predicted_samples(4, s)
         assert survival.predicted_dkl(4, S) == pytest.approx(s)
     assert survival.predicted_samples(4, 0.0) == math.inf and survival.predicted_dkl(4, 0) == 0.0
+
+
+def test_ablation_claims_from_a_made_up_sweep(tmp_path: Path) -> None:
+    """P2, P3, P5 (and the untestable row) from a synthetic ablation: the verdicts follow the numbers."""
+    rng = np.random.default_rng(1)
+    p = ablation.PREFIX
+    rows = []
+    for k in range(64):
+        flags = {f"defenses.{f}": bool(k >> b & 1) for b, f in enumerate(ablation.FLAGS)}
+        for seed in range(4):
+            frozen = flags["defenses.frozen_context"]
+            forgetting = 0.2 - 0.15 * frozen + 0.01 * rng.standard_normal()
+            row = {"run_id": 4 * k + seed, "point": k, "replicate": seed, "seed": seed, **flags}
+            row |= {p + "complete": True, p + "acquisition_A": 0.6, p + "chance": 0.05}
+            row |= {p + "retention_A": 0.6 - forgetting, p + "forgetting": forgetting, p + "acquisition_B": 0.5}
+            for kind in ("noisy", "partial", "recombined"):  # held out: well above chance, except partial
+                row[f"{p}heldout.{kind}"] = (0.3 if kind != "partial" else 0.05) + 0.01 * rng.standard_normal()
+                row[f"{p}heldout_chance.{kind}"] = 0.05 + 0.01 * rng.standard_normal()
+            rows.append(row | {"status": "ok", "error": "", "wall_s": 1.0})
+    pd.DataFrame(rows).to_csv(tmp_path / "runs.csv", index=False)
+    got = {c.id: c for c in ablation.claims(tmp_path)}
+    assert set(got) == {"001-P2", "001-P3", "001-P5", "001-substrate"}
+    assert got["001-P2"].verdict == "partly"  # partial cues at chance, the other two above
+    assert got["001-P3"].verdict == "confirmed"  # learns, forgets less, acquires as much
+    assert got["001-P5"].verdict == "partly"  # all six forget less than the singles without frozen context only
+    assert got["001-substrate"].verdict == "not testable"
+
+
+def test_thermodynamics_verdicts_and_rows(tmp_path: Path) -> None:
+    from analysis import thermo_claims
+
+    assert thermo_claims.tolerance(0.01, 2.0, 1.0) == pytest.approx(0.06)  # 3 % of |ΔF| wins
+    assert thermo_claims.tolerance(0.1, 2.0, 1.0) == pytest.approx(0.3)  # 3 s.e. wins
+    assert thermo_claims.tolerance(0.001, 0.1, 2.0) == pytest.approx(0.1)  # 0.05·T wins
+    assert thermo_claims.verdict_jarzynski({"a": (0.01, 0.05), "b": (0.02, 0.05)}, 0.3) == "confirmed"
+    assert thermo_claims.verdict_jarzynski({"a": (0.01, 0.05), "b": (0.02, 0.05)}, -0.1) == "partly"
+    assert thermo_claims.verdict_jarzynski({"a": (0.01, 0.05), "b": (0.2, 0.05)}, 0.3) == "partly"
+    assert thermo_claims.verdict_jarzynski({"a": (0.1, 0.05)}, 0.3) == "refuted"
+    assert thermo_claims.verdict_crooks(1.05, 1.0) == "confirmed"
+    assert thermo_claims.verdict_crooks(0.8, 1.0) == "partly"
+    assert thermo_claims.verdict_crooks(0.5, 2.0) == "confirmed"  # 1/T = 0.5
+    assert thermo_claims.verdict_crooks(math.nan, 1.0) == "refuted"
+    keys = {f"delta_F_{n}": -1.0 for n in thermo_claims.ESTIMATES} | {
+        f"delta_F_{n}_se": 0.01 for n in thermo_claims.ESTIMATES
+    }
+    summary = {
+        "thermo": {
+            "delta_F_exact": -1.02,
+            **keys,
+            "dissipated_work": 0.4,
+            "crooks_slope": 0.97,
+            "crooks_crossing": -1.0,
+        }
+    }
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    (tmp_path / "params.json").write_text(json.dumps({"scenario": "thermodynamics", "params": {"phase": {"T": 1.0}}}))
+    rows = {c.id: c.verdict for c in thermo_claims.claims(tmp_path)}
+    assert rows == {"000-jarzynski": "confirmed", "000-crooks": "confirmed"}
+    summary["thermo"]["delta_F_exact"] = None
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    assert {c.verdict for c in thermo_claims.claims(tmp_path)} == {"not testable"}

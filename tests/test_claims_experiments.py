@@ -182,7 +182,9 @@ def test_learning_rate_sweep_small(tmp_path: Path) -> None:
     base_lo, base_hi = (lr_safety.cell(ok, lr, "baseline", "forgetting") for lr in (0.003, 0.03))
     safe = claims.paired(both.to_numpy(), base_lo.to_numpy())
     because = claims.paired(both.to_numpy(), base_hi.to_numpy())
-    assert rows[0].verdict == lr_safety.verdict(safe, because)
+    div, frozen = (lr_safety.cell(ok, 0.03, c, "forgetting").to_numpy() for c in ("diversity", "frozen_context"))
+    each = claims.paired(div, base_hi.to_numpy()), claims.paired(frozen, base_hi.to_numpy())
+    assert rows[0].verdict == lr_safety.verdict(safe, because, *each)
     assert (out / "analysis" / "lr_safety.png").stat().st_size > 0
     table = pd.read_csv(out / "analysis" / "lr_safety.csv")
     assert len(table) == 8 and set(table["n"]) == {2}
