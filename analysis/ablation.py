@@ -281,6 +281,12 @@ def claims(directory: Path) -> list[Claim]:
         seeds = six.index.intersection(single[f].index)
         return paired_estimate(six.loc[seeds, PREFIX + m], single[f].loc[seeds, PREFIX + m])
 
+    base = ok[ok["n_on"] == 0].set_index("seed")
+
+    def alone(m: str) -> Estimate:
+        seeds = frozen.index.intersection(base.index)
+        return paired_estimate(frozen.loc[seeds, PREFIX + m], base.loc[seeds, PREFIX + m])
+
     d_forget = {f: vs(f, "forgetting") for f in FLAGS}
     d_retain = {f: vs(f, "retention_A") for f in FLAGS}
     n = len(six)
@@ -294,7 +300,9 @@ def claims(directory: Path) -> list[Claim]:
             numbers=(
                 f"frozen_context alone: acquisition_A − chance {learns.text(signed=True)} (paired, {learns.n} seeds); "
                 f"main effect over {f_eff.n} runs: forgetting {f_eff.text(signed=True)}, "
-                f"acquisition_A {a_eff.text(signed=True)}; context edges never change (by construction, tested)"
+                f"acquisition_A {a_eff.text(signed=True)} (the verdict's figures); alone − baseline, paired: "
+                f"forgetting {alone('forgetting').text(signed=True)}, acquisition_A "
+                f"{alone('acquisition_A').text(signed=True)}; context edges never change (by construction, tested)"
             ),
             command=COMMAND,
         ),
