@@ -18,8 +18,9 @@ import pandas as pd
 
 
 def sweep_spec(directory: Path) -> dict[str, Any]:
-    """The sweep's ``spec.json`` (grid, ranges, replicates, common_seeds …)."""
-    return json.loads((Path(directory) / "spec.json").read_text())
+    """The sweep's ``spec.json`` (grid, ranges, replicates, common_seeds …); empty for a run directory."""
+    path = Path(directory) / "spec.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def ok_runs(directory: Path) -> pd.DataFrame:

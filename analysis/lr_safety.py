@@ -141,6 +141,9 @@ def plot(table: pd.DataFrame, path: Path) -> Path:
             x = g["lr"].to_numpy(float) * (1 + 0.04 * (k - 1.5))  # a small offset so the bars do not overlap
             ax.errorbar(x, g[m], yerr=g[f"{m}_ci95"].fillna(0), marker="o", capsize=3, color=colours[c], label=c)
         ax.set(xscale="log", xlabel="learning.lr", title=m + (" (lower is better)" if m == "forgetting" else ""))
+        rates = sorted(table["lr"].unique())
+        ax.set_xticks(rates, [f"{r:g}" for r in rates])
+        ax.minorticks_off()
         ax.grid(color="#eeeeee")
     axes[0].axhline(0, color="#444", lw=0.8)
     axes[0].legend(fontsize=8)
