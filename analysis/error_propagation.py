@@ -210,7 +210,8 @@ def claims(directory: Path) -> list[Claim]:
             verdict=verdict_adjoint(early),
             numbers=(
                 f"leaves' phases scattered: relative |λ| response at the event (paired, {n} seeds): {lam_text}; "
-                f"back within 5 % of the control after {fade} slow ticks. All scales answer in the same slow tick: "
+                f"back within 5 % of the control after {fade} slow tick{'' if fade == '1' else 's'}. "
+                "All scales answer in the same slow tick: "
                 "the adjoint is computed from the root's error down, so it reaches every scale at once"
             ),
             command=COMMAND,

@@ -277,8 +277,9 @@ def claims(directory: Path) -> list[Claim]:
             verdict=verdict_no_bank(restored, transplant, deformation),
             numbers=(
                 f"restoring the untrained γ (on a copy of the trained state) leaves max |ΔC| = {restored:.3g}; "
-                f"giving the untrained hierarchy the trained γ reproduces C_after to {transplant:.3g}; "
-                f"node weights changed by {w_changed:.3g}: the memory is the learned γ and nothing else "
+                "giving the untrained hierarchy the trained γ reproduces C_after "
+                + ("exactly; " if transplant == 0 else f"to within {transplant:.3g}; ")
+                + f"node weights changed by {w_changed:.3g}: the memory is the learned γ and nothing else "
                 "(C depends on γ, w and x only)"
             ),
             command=COMMAND,
