@@ -18,6 +18,7 @@ from agents import NodeAgent
 
 from . import live
 from .clocks import FAST, SLOW, advance_to, periodic
+from .datacollector import SlowDataCollector
 from .events import EventLog
 from .fast_tick import check_engine, default_engine, make_engine
 from .graph import Graph, build_graph, check_fits_in_memory
@@ -135,16 +136,7 @@ class CoherenceModel(mesa.Model):
         self.thermo = attach_thermo(self)  # SPEC 5.6: the switching experiment; None when off
         # ---
 
-        self.datacollector = mesa.DataCollector(
-            model_reporters={
-                "E_total": lambda m: float(m.state.E.sum()),
-                "rho": lambda m: m.state.rho,
-                "delta_E": lambda m: m.state.delta_E,
-                "active": lambda m: int(np.count_nonzero(m.params.controller.active_threshold < m.state.E)),
-                "err": lambda m: m._last_slow.get("err", math.nan),
-                "R_mean": lambda m: m._last_slow.get("R_mean", math.nan),
-            }
-        )
+        self.datacollector = SlowDataCollector()  # at build and on every slow tick (SPEC 9.2)
         self.datacollector.collect(self)
 
     # ------------------------------------------------------------------ public API
@@ -180,7 +172,6 @@ class CoherenceModel(mesa.Model):
         self._steps += 1
         with np.errstate(**QUIET):
             advance_to(self.env, self._steps * self.params.clock.dt_fast)
-        self.datacollector.collect(self)
 
     def run(self, ticks: int) -> None:
         """Advance ``ticks`` fast ticks."""
@@ -319,6 +310,7 @@ class CoherenceModel(mesa.Model):
         self._last_slow = slow
         self.recorder.slow_update(st, slow)
         self.recorder.scale_rows(self.tick, float(self.env.now), st)
+        self.datacollector.collect(self)
         st.E_sum[:] = 0.0
         st.received_sum[:] = 0.0
         st.window_ticks = 0
