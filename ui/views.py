@@ -15,7 +15,8 @@ from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
-from plotly.colors import get_colorscale, sample_colorscale
+from matplotlib import colormaps
+from matplotlib.colors import LinearSegmentedColormap, to_hex
 
 from analysis import graph_views as gv
 from model.node_types import NODE_TYPES
@@ -141,11 +142,13 @@ def xy(x: np.ndarray, y: np.ndarray, log: bool = False) -> np.ndarray:
     return np.column_stack([np.asarray(x, dtype=np.float64), y])
 
 
-def colours_of(scale: Any, n: int = 11) -> list[str]:
-    """A plotly colour scale (name or list) → n hex/rgb colours for an ECharts visualMap."""
-    if isinstance(scale, str):
-        scale = get_colorscale(scale)
-    return sample_colorscale(scale, [i / (n - 1) for i in range(n)])
+def colours_of(scale: str | list[list[Any]], n: int = 11) -> list[str]:
+    """A colour scale → ``n`` evenly spaced hex colours for an ECharts visualMap.
+
+    ``scale`` is a matplotlib colormap name (``"viridis"``, ``"RdBu_r"`` …) or a list of
+    ``[position, colour]`` stops from 0 to 1, interpolated linearly between them."""
+    cmap = colormaps[scale] if isinstance(scale, str) else LinearSegmentedColormap.from_list("stops", scale)
+    return [to_hex(cmap(i / max(n - 1, 1))) for i in range(n)]
 
 
 def _f(x: float, digits: int = 3) -> str:
@@ -429,12 +432,12 @@ LOG_COLOURS = ("E", "W")  # drawn on a log10 scale
 TYPE_SCALE = [[i / (len(NODE_TYPES) - 1), TYPE_COLOURS[t]] for i, t in enumerate(NODE_TYPES)]
 COLOURINGS = {
     "R (persistence)": Colouring("R", "RdBu_r", -2.0, 2.0, ("R = 4", "R = ¼")),
-    "C (coherence)": Colouring("C", "Viridis", 0.0, 1.0, ("C = 1", "C = 0")),
+    "C (coherence)": Colouring("C", "viridis", 0.0, 1.0, ("C = 1", "C = 0")),
     "E (activation)": Colouring("E", "YlOrRd", -3.0, 1.0, ("E = 10", "E = 0.001")),
     "w (node weight)": Colouring("w", "YlGnBu", 0.0, 1.0, ("w = 1", "w = 0")),
     "W (mean link weight)": Colouring("W", "YlGnBu", -2.5, 0.0, ("W = 1", "W = 0.003")),
-    "γ (gain)": Colouring("γ", "Viridis", 0.0, 3.0, ("γ = 3", "γ = 0")),
-    "φ (phase)": Colouring("φ", "Twilight", -math.pi, math.pi, ("φ = π", "φ = −π")),
+    "γ (gain)": Colouring("γ", "viridis", 0.0, 3.0, ("γ = 3", "γ = 0")),
+    "φ (phase)": Colouring("φ", "twilight", -math.pi, math.pi, ("φ = π", "φ = −π")),
     "pressure": Colouring("pressure", "Reds", 0.0, 2.0, ("2", "0")),
     "type": Colouring("type", TYPE_SCALE, 0.0, float(len(NODE_TYPES) - 1), ("goal", "default")),
 }
@@ -890,7 +893,7 @@ class PerScaleView(View):
 
     def option(self) -> Option:
         n = self.h.n_scales
-        colours = sample_colorscale("Viridis", [i / max(n - 1, 1) for i in range(n)])
+        colours = colours_of("viridis", n)
         q = self.opts["quantity"]
         label = SCALE_QUANTITIES[q]
         opt = base_option(f"{label[0].upper()}{label[1:]} per scale (slow clock)")
