@@ -43,8 +43,8 @@ import numpy as np
 
 DT_SLOW = 10
 # Whole runs are timed after 5 slow ticks: right after the build the power vector is far from
-# converged (|λ₂|/ρ ≈ 0.998), so the first re-convergences of ρ use 30–40 steps where later
-# ones use 5–10 (see criticality.RECONVERGE_TOL); a run of a few hundred ticks is mostly the latter.
+# converged (|λ₂|/ρ ≈ 0.998), so the first re-convergences of ρ use 30–40 steps and later ones
+# fewer (see criticality.RECONVERGE_TOL); a run of a few hundred ticks is mostly the latter.
 WARM_UP = 5 * DT_SLOW
 CONTENDED = (121, 10_000)
 
