@@ -166,3 +166,6 @@ def recall_plot(model: CoherenceModel, out: Path) -> Path | None:
         ax_d.set(xlabel="tick of the sleep", ylabel="dreams", title="Dream loop: one bar per sleep")
         ax_d.legend(fontsize=8)
     return _save(fig, out / "recall.png")
+
+
+from . import thermo_plots  # noqa: E402, F401  (SPEC 5.6: registers thermo.png)

@@ -6,24 +6,18 @@ with its bootstrap ``_se``, ``mean_work_forward`` / ``_reverse``, ``dissipated_w
 (⟨W_F⟩ − ΔF, with the exact ΔF where it exists, else BAR's), ``crooks_slope`` and
 ``crooks_crossing``. A run that stopped before the switch ended has null estimates.
 ``work.csv`` has one row per trajectory: ``direction`` (forward | reverse), ``trajectory``
-(0 …), ``work``.
+(0 …), ``work``. The plot is in :mod:`analysis.thermo_plots` (matplotlib loads only for plots).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .free_energy import estimates, running_estimates
+from .free_energy import estimates
 from .metric_registry import metric
-from .plots import _save, plot
 
 if TYPE_CHECKING:
     from model.model import CoherenceModel
@@ -45,7 +39,6 @@ KEYS = (
     "crooks_slope",
     "crooks_crossing",
 )
-COLOURS = {"forward": "#1f77b4", "reverse": "#d62728", "exact": "black", "bar": "#2ca02c", "ti": "#9467bd"}
 
 
 def thermo_estimates(model: CoherenceModel) -> dict[str, Any]:
@@ -99,39 +92,3 @@ def histogram_data(w_forward: np.ndarray, w_reverse: np.ndarray, bins: int = 40)
         "forward": np.histogram(wf, edges, density=True)[0],
         "reverse": np.histogram(wr, edges, density=True)[0],
     }
-
-
-@plot
-def thermo_plot(model: CoherenceModel, out: Path) -> Path | None:
-    """Work histograms P_F(W) and P_R(−W) with ΔF marked; estimates against the number of trajectories."""
-    th = model.thermo
-    if th is None or not th.done:
-        return None
-    est = thermo_estimates(model)
-    fig, (ax_h, ax_n) = plt.subplots(1, 2, figsize=(14, 5))
-    hist = histogram_data(th.work_forward, th.work_reverse)
-    width = hist["edges"][1] - hist["edges"][0]
-    ax_h.bar(hist["centres"], hist["forward"], width=width, alpha=0.5, color=COLOURS["forward"], label="P_F(W)")
-    ax_h.bar(hist["centres"], hist["reverse"], width=width, alpha=0.5, color=COLOURS["reverse"], label="P_R(−W)")
-    ref = est["delta_F_exact"]
-    if ref is not None:
-        ax_h.axvline(ref, color=COLOURS["exact"], lw=2, label=f"ΔF exact = {ref:.3f}")
-    ax_h.axvline(est["delta_F_bar"], color=COLOURS["bar"], ls="--", lw=1.5, label=f"ΔF BAR = {est['delta_F_bar']:.3f}")
-    ax_h.axvline(est["mean_work_forward"], color=COLOURS["forward"], ls=":", label="⟨W_F⟩")
-    ax_h.axvline(-est["mean_work_reverse"], color=COLOURS["reverse"], ls=":", label="−⟨W_R⟩")
-    ax_h.set(
-        xlabel="work W",
-        ylabel="density",
-        title=f"Work distributions ({th.M} each way, switch of {th.switch_ticks} ticks, T = {th.T:g})",
-    )
-    ax_h.legend(fontsize=8)
-    run = running_estimates(th.work_forward, th.work_reverse, th.T)
-    ax_n.plot(run["n"], run["jarzynski_forward"], "o-", ms=3, color=COLOURS["forward"], label="Jarzynski forward")
-    ax_n.plot(run["n"], run["jarzynski_reverse"], "o-", ms=3, color=COLOURS["reverse"], label="Jarzynski reverse")
-    ax_n.plot(run["n"], run["bar"], "o-", ms=3, color=COLOURS["bar"], label="BAR")
-    ax_n.axhline(est["delta_F_ti"], color=COLOURS["ti"], ls="--", label=f"TI = {est['delta_F_ti']:.3f}")
-    if ref is not None:
-        ax_n.axhline(ref, color=COLOURS["exact"], lw=2, label="exact")
-    ax_n.set(xscale="log", xlabel="trajectories used (each way)", ylabel="ΔF estimate", title="Estimates converge")
-    ax_n.legend(fontsize=8)
-    return _save(fig, out / "thermo.png")
