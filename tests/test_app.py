@@ -267,3 +267,42 @@ def test_png_file_names_carry_scenario_seed_tick_and_chart() -> None:
     s.step(4)
     assert png_name(s, CriticalityView, {}) == "criticality_seed3_t4_rho.png"
     assert png_name(s, PerScaleView, {"quantity": "gamma"}) == "criticality_seed3_t4_gamma_per_scale.png"
+
+
+def _rho_points(chart: EChart) -> int:
+    return len(chart.option["series"][0]["data"])
+
+
+def test_during_play_a_chart_off_screen_waits_until_it_scrolls_in() -> None:
+    from ui.views import CriticalityView
+
+    s = Session("criticality", 1)
+    view, chart = CriticalityView(s), EChart()
+    chart.show(view.option())
+    s.attach(1, view, chart, lambda: None)
+    chart.visible = False  # as the browser reports it
+    s.step(3)
+    s.refresh(throttle=True)
+    assert _rho_points(chart) == 0, "nothing is sent to a chart nobody sees"
+    s.refresh_chart(1)  # it scrolls in
+    assert _rho_points(chart) == 3, "every tick so far"
+    s.step(1)
+    s.refresh()
+    assert _rho_points(chart) == 4, "Step and Pause update every chart, seen or not"
+
+
+def test_during_play_a_throttled_chart_waits_its_interval_and_a_plain_refresh_does_not() -> None:
+    from ui.views import CriticalityView
+
+    s = Session("criticality", 1)
+    view, chart = CriticalityView(s), EChart()
+    chart.show(view.option())
+    s.attach(1, view, chart, lambda: None, min_interval=3600.0)
+    s.step(1)
+    s.refresh(throttle=True)
+    assert _rho_points(chart) == 1, "the first frame is drawn"
+    s.step(1)
+    s.refresh(throttle=True)
+    assert _rho_points(chart) == 1, "within its interval: skipped"
+    s.refresh()
+    assert _rho_points(chart) == 2, "Step, Pause and the end of Play draw the latest state"

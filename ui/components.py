@@ -13,6 +13,7 @@ next batch, so a slow browser slows the play down instead of piling up messages.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
 import threading
@@ -79,6 +80,8 @@ PAGE_CSS = """
 .cohlab-projector .status-detail { font-size: 17px; }
 .cohlab-projector .v-label, .cohlab-projector .v-select__selection { font-size: 17px; }
 """
+GRAPH_THROTTLE_NODES = 400  # a graph with more nodes is redrawn at most GRAPH_REDRAWS_PER_SECOND times a second
+GRAPH_REDRAWS_PER_SECOND = 5
 PNG_NAMES = {"criticality": "rho", "graph": "graph", "subtrees": "subtrees"}
 
 
@@ -120,13 +123,34 @@ def LivePlot(
         chart: EChart = solara.get_widget(element)
         if chart_ref is not None:
             chart_ref.current = chart
+        key = id(chart)
+
+        def scrolled(change: dict[str, Any]) -> None:
+            if change["new"]:
+                session.refresh_chart(key)  # skipped while off screen: bring it up to date
+
         with session.lock:
             chart.show(view.option())
-            session.attach(id(chart), view, chart, lambda: set_rebuilds(rebuilds + 1))
-        return lambda: session.detach(id(chart))
+            session.attach(key, view, chart, lambda: set_rebuilds(rebuilds + 1), min_redraw_interval(session, view))
+        chart.observe(scrolled, "visible")
+
+        def cleanup() -> None:
+            chart.unobserve(scrolled, "visible")
+            session.detach(key)
+
+        return cleanup
 
     solara.use_effect(attach, [view])
     return element
+
+
+def min_redraw_interval(session: Session, view: View) -> float:
+    """Seconds between two redraws of a chart during Play: the node-by-node graph of a big model is the
+    browser's heaviest drawing per frame (a batch of points per colour and size), so it is redrawn at most
+    GRAPH_REDRAWS_PER_SECOND times a second above GRAPH_THROTTLE_NODES nodes; everything else every frame."""
+    if isinstance(view, GraphView) and session.model.graph.n > GRAPH_THROTTLE_NODES:
+        return 1.0 / GRAPH_REDRAWS_PER_SECOND
+    return 0.0
 
 
 def png_name(session: Session, view_cls: type[View], options: dict[str, Any]) -> str:
@@ -448,13 +472,22 @@ def Page() -> None:
     def play_loop(cancel: threading.Event) -> None:
         if not playing:
             return
+        try:
+            run_frames(cancel)
+        finally:
+            # the last state on every chart (the graph is throttled during Play); a page already
+            # closed has nothing left to draw
+            with contextlib.suppress(Exception):
+                session.refresh()
+
+    def run_frames(cancel: threading.Event) -> None:
         start_tick = session.tick
         while not cancel.is_set():
             t0 = time.perf_counter()
             before = session.tick
             try:
                 session.step(max(1, int(speed.value)))
-                session.refresh()
+                session.refresh(throttle=True)
             except Exception as exc:  # a SimulationError (NaN) or any failure: stop and say why
                 set_error(f"The run stopped at tick {session.tick}: {exc}")
                 set_playing(False)

@@ -19,7 +19,8 @@ tooltip, headed by ``names[dataIndex]``, ``title``, the heat-map cell (``xs``/``
 a grid with ``square: true`` keeps equal width and height; every ``fontSize`` is multiplied by the
 widget's ``font_scale`` (larger text in projector mode); with ``fit`` the chart is shortened (down to
 ``fit_min`` pixels) so that its bottom stays inside the browser window (the key chart on a projector)
-and reports the height it chose in ``fitted``.
+and reports the height it chose in ``fitted``. The browser reports in ``visible`` whether the chart
+is in its window: the session does not redraw a chart nobody can see.
 :meth:`EChart.save_png` has the browser save the chart as drawn (ECharts' ``getDataURL``) under a
 given file name.
 """
@@ -84,6 +85,7 @@ class EChart(v.VuetifyTemplate):
     fit = traitlets.Bool(False).tag(sync=True)  # shrink (down to fit_min) so that the chart ends inside the window
     fit_min = traitlets.Int(300).tag(sync=True)
     fitted = traitlets.Int(0).tag(sync=True)  # with fit: the height the browser chose (pixels), 0 before
+    visible = traitlets.Bool(True).tag(sync=True)  # in the browser's window (the session skips it when not)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -12,7 +12,9 @@ of milliseconds; a refresh costs about one.
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -31,6 +33,17 @@ from .history import History
 REBUILD = object()  # what a view's update() returns when its chart must be rebuilt (e.g. ρ* changed)
 # keys read only when a model is built: a change needs a rebuilt model (the model's one list)
 needs_restart = restart_only
+
+
+@dataclass
+class _Live:
+    """A chart kept up to date by the session: its view, its widget, how to rebuild it, its pace."""
+
+    view: Any
+    chart: Any
+    rebuild: Callable[[], None]
+    min_interval: float = 0.0
+    sent: float = -math.inf  # perf_counter() of its last update
 
 
 @dataclass(frozen=True)
@@ -52,7 +65,7 @@ class Session:
         self.history = History(self.model)
         self.pinned: Session | None = None  # a frozen earlier run, drawn dashed beside this one (ui.views)
         self.applied: list[dict[str, Any]] = []  # live changes: time, changes, the values before
-        self._live: dict[int, tuple[Any, Any, Callable[[], None]]] = {}
+        self._live: dict[int, _Live] = {}
         self._watchers: dict[int, Callable[[dict[str, Any]], None]] = {}
         self._ack_lock = threading.Lock()
         self._pending: set[int] = set()
@@ -95,10 +108,14 @@ class Session:
 
     # ------------------------------------------------------------------ live charts
 
-    def attach(self, key: int, view: Any, chart: Any, rebuild: Callable[[], None]) -> None:
-        """A chart to keep up to date: ``view`` computes the changes, ``chart`` (ui.echart.EChart) shows them."""
+    def attach(self, key: int, view: Any, chart: Any, rebuild: Callable[[], None], min_interval: float = 0.0) -> None:
+        """A chart to keep up to date: ``view`` computes the changes, ``chart`` (ui.echart.EChart) shows them.
+
+        ``min_interval``: during Play the chart is redrawn at most once per that many seconds (the
+        graph of a big model, which costs the browser most per frame).
+        """
         with self.lock:
-            self._live[key] = (view, chart, rebuild)
+            self._live[key] = _Live(view, chart, rebuild, min_interval)
 
     def detach(self, key: int) -> None:
         with self.lock:
@@ -111,21 +128,45 @@ class Session:
     def unwatch(self, key: int) -> None:
         self._watchers.pop(key, None)
 
-    def refresh(self) -> None:
-        """Send every attached chart what changed since its last update; update the watchers."""
+    def refresh(self, throttle: bool = False) -> None:
+        """Send the attached charts what changed since their last update; update the watchers.
+
+        With ``throttle`` (each frame of Play) a chart scrolled out of the browser's window is skipped
+        (:meth:`refresh_chart` brings it up to date when it scrolls back in), and so is a chart whose
+        ``min_interval`` has not passed since its last redraw. Without it (Step, Pause, the end of
+        Play, a live change) every chart gets the latest state.
+        """
         rebuilds = []
+        now = time.perf_counter()
         with self.lock:
-            for view, chart, rebuild in list(self._live.values()):
-                upd = view.update()
-                if upd is REBUILD:
-                    rebuilds.append(rebuild)
-                elif upd and chart.update(upd):
-                    self.expect_ack(chart)
+            for live in list(self._live.values()):
+                if throttle and (now - live.sent < live.min_interval or not getattr(live.chart, "visible", True)):
+                    continue
+                if self._send(live, now):
+                    rebuilds.append(live.rebuild)
             status = self.status()
         for fn in rebuilds:
             fn()
         for fn in list(self._watchers.values()):
             fn(status)
+
+    def refresh_chart(self, key: int) -> None:
+        """Bring one chart up to date (it has just scrolled into view)."""
+        with self.lock:
+            live = self._live.get(key)
+            rebuild = live is not None and self._send(live, time.perf_counter())
+        if rebuild:
+            live.rebuild()
+
+    def _send(self, live: _Live, now: float) -> bool:
+        """Send one chart its changes; True when it must be rebuilt instead."""
+        upd = live.view.update()
+        if upd is REBUILD:
+            return True
+        live.sent = now
+        if upd and live.chart.update(upd):
+            self.expect_ack(live.chart)
+        return False
 
     def validate(self, changes: dict[str, Any]) -> dict[str, Any]:
         """The session's overrides with ``changes`` applied, validated; raises ParameterError."""
