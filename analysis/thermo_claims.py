@@ -59,8 +59,11 @@ def _temperature(directory: Path) -> float:
 
 
 def claims(directory: Path) -> list[Claim]:
-    """000-jarzynski and 000-crooks from a thermodynamics run directory."""
-    s: dict[str, Any] = json.loads((Path(directory) / "summary.json").read_text(encoding="utf-8")).get("thermo") or {}
+    """000-jarzynski and 000-crooks from a thermodynamics run directory (none from a sweep directory)."""
+    summary = Path(directory) / "summary.json"
+    if not summary.is_file():  # a sweep (spec.json, runs.csv): its analysis is analysis/thermo_analysis.py
+        return []
+    s: dict[str, Any] = json.loads(summary.read_text(encoding="utf-8")).get("thermo") or {}
     if not s:
         return []
     T = _temperature(directory)
