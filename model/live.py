@@ -15,6 +15,8 @@ whose value was copied into the state or into a clock at build are listed here o
   fast-tick operator (α, δ_E, resistance) ρ is re-converged, as after a slow tick (SPEC 4.6).
 - **Restart-only** (``model.params.RESTART_ONLY``, the one list): each is used once, at build, and the reason says
   where; a live change is refused with that reason (the app restarts the run instead).
+  While the thermodynamics experiment runs, ``phase.*``, ``spread.*`` and ``learning.*`` are
+  restart-only too (``model.params.THERMO_FIXED``): its batch reads them once, at its start.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from .keys import parameter_keys, resolve, to_dotted, unknown_key_message
 from .mechanisms import resistance
-from .params import RESTART_ONLY, ParameterError, restart_reason
+from .params import RESTART_ONLY, ParameterError, Params, restart_reason
 
 __all__ = ["RESTART_ONLY", "apply", "check_live", "live_keys", "restart_reason"]
 
@@ -39,13 +41,13 @@ def live_keys() -> list[str]:
     return [k for k in parameter_keys() if restart_reason(k) is None]
 
 
-def check_live(changes: dict[str, Any]) -> None:
-    """Refuse unknown and restart-only keys, naming the key and the reason."""
+def check_live(changes: dict[str, Any], params: Params | None = None) -> None:
+    """Refuse unknown and restart-only keys (for the running ``params``), naming the key and the reason."""
     valid = set(parameter_keys())
     for key in changes:
         if key not in valid:
             raise ParameterError(unknown_key_message(key))
-        why = restart_reason(key)
+        why = restart_reason(key, params)
         if why:
             raise ParameterError(f"parameter '{key}' cannot change in a running model: {why}; restart to change it")
 
@@ -57,7 +59,7 @@ def apply(model: CoherenceModel, changes: dict[str, Any]) -> None:
         ParameterError: an unknown or restart-only key, or a value the validation refuses
             (naming the key, the value and what is allowed). Nothing changes then.
     """
-    check_live(changes)
+    check_live(changes, model.params)
     old = model.params
     new = resolve(to_dotted(old), changes)
     model.params = new

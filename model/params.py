@@ -51,17 +51,35 @@ RESTART_ONLY: dict[str, str] = {
 }
 
 
-def restart_reason(key: str) -> str | None:
-    """Why ``key`` cannot change in a running model, or None if it can (see RESTART_ONLY)."""
+# While the thermodynamics experiment runs, its batch of phases owns the dynamics: T, the
+# weights W̄ and the protocol are read once, when its equilibrium starts and the exact ΔF are
+# made (SPEC 5.6), so these sections would be silently ignored if changed live.
+THERMO_FIXED: tuple[str, ...] = ("phase.", "spread.", "learning.")
+THERMO_REASON = (
+    "the thermodynamics experiment fixes T, the weights and the switching protocol when it starts "
+    "its equilibrium trajectories and computes the exact ΔF (SPEC 5.6)"
+)
+
+
+def restart_reason(key: str, params: Params | None = None) -> str | None:
+    """Why ``key`` cannot change in a running model, or None if it can (see RESTART_ONLY).
+
+    Args:
+        key: a dotted parameter key.
+        params: the running model's parameters, when known: some keys are restart-only only in
+            some experiments (the thermodynamics experiment fixes ``phase.*`` at build).
+    """
     for prefix, why in RESTART_ONLY.items():
         if key == prefix or (prefix.endswith(".") and key.startswith(prefix)):
             return why
+    if params is not None and params.thermo.enabled and key.startswith(THERMO_FIXED):
+        return THERMO_REASON
     return None
 
 
-def restart_only(key: str) -> bool:
+def restart_only(key: str, params: Params | None = None) -> bool:
     """True for a dotted key that only takes effect in a new model (see RESTART_ONLY)."""
-    return restart_reason(key) is not None
+    return restart_reason(key, params) is not None
 
 
 class ParameterError(ValueError):

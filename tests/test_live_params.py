@@ -327,3 +327,13 @@ def test_every_live_parameter_acts_when_changed() -> None:
         if not acted:
             idle.append(key)
     assert idle == [], f"live parameters whose change did nothing: {idle}"
+
+
+def test_thermodynamics_refuses_phase_changes_it_would_ignore() -> None:
+    """The experiment's batch reads T at its start: a live T must restart, not be dropped (SPEC 5.6)."""
+    model = CoherenceModel(load_scenario("thermodynamics"), seed=1, engine="numpy", **{"thermo.trajectories": 4})
+    assert needs_restart("phase.T", model.params)
+    assert not needs_restart("phase.T")  # elsewhere T acts live
+    with pytest.raises(ParameterError, match="thermodynamics experiment fixes T"):
+        model.set_param("phase.T", 0.5)
+    assert model.params.phase.T == load_scenario("thermodynamics").resolve_params().phase.T

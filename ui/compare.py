@@ -38,7 +38,7 @@ def StoryBar(
 
     def flip(key: str, value: bool) -> None:
         set_error("")
-        if needs_restart(key):
+        if needs_restart(key, session.model.params):
             on_restart({**session.overrides, key: value}, f"Restarted with {key} = {str(value).lower()}.")
             return
         try:

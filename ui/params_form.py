@@ -226,7 +226,7 @@ def ParamForm(session: Session, on_live: Any, on_restart: Any) -> None:
             return
         set_message("")
         listing = ", ".join(f"{k} = {show(v)}" for k, v in changed.items())
-        if any(needs_restart(k) for k in changed):
+        if any(needs_restart(k, session.model.params) for k in changed):
             on_restart(merged, f"Restarted with {listing}.")
         else:
             try:
