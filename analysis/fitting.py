@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
-from scipy.optimize import curve_fit
+from scipy.optimize import OptimizeWarning, curve_fit
 
 
 def fit_half_life(t: np.ndarray, y: np.ndarray) -> float:
@@ -21,5 +22,10 @@ def fit_half_life(t: np.ndarray, y: np.ndarray) -> float:
         return math.nan
     slope, intercept = np.polyfit(t - t[0], np.log(y), 1)
     k0 = max(-slope, 1e-12)
-    (_a, k), _ = curve_fit(lambda x, a, k: a * np.exp(-k * x), t - t[0], y, p0=(math.exp(intercept), k0), maxfev=10_000)
+    with warnings.catch_warnings():
+        # only the covariance (unused here) cannot be estimated from a short, exact curve
+        warnings.simplefilter("ignore", OptimizeWarning)
+        (_a, k), _ = curve_fit(
+            lambda x, a, k: a * np.exp(-k * x), t - t[0], y, p0=(math.exp(intercept), k0), maxfev=10_000
+        )
     return math.log(2) / k if k > 0 else math.inf
