@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from test_app_browser import ARGS, ARTIFACTS, CHROMIUM, server  # noqa: F401  (server is a fixture)
 
 from scenarios.loader import list_scenarios, load_scenario
@@ -80,7 +81,10 @@ def _play_until(page, tick: int) -> None:
     )
     pause = page.get_by_role("button", name="Pause")
     if pause.count():  # (a scenario that reached its end has stopped by itself)
-        pause.first.click()
+        try:
+            pause.first.click(timeout=10_000)
+        except PlaywrightTimeoutError:  # it ended, and the button went, between the count and the click
+            assert page.get_by_role("button", name="Play").count(), "neither Pause nor Play is on the page"
     page.get_by_role("button", name="Play").first.wait_for()
     page.wait_for_timeout(600)
 
