@@ -111,6 +111,10 @@ class NumpyTick:
         """Re-converge ρ (build, slow tick): ``criticality.power_iterate``, stopping early at ``tol``."""
         return criticality.power_iterate(st, Wt, alpha, ret, iterations, tol=tol)
 
+    def solve_rho(self, st: State, Wt: sp.csr_matrix, alpha: float, ret: np.ndarray) -> float:
+        """Solve for the Perron root and vector (build, operator jumps): ``criticality.perron``."""
+        return criticality.perron(st, Wt, alpha, ret)
+
     def weights(self, graph: Graph, st: State, p: Params, Wt: sp.csr_matrix, dt: float, hebbian: bool) -> float:
         """5.1 weight decay over ``dt`` then, if ``hebbian``, 5.2 (``mechanisms.weights``); the weight removed."""
         removed = weights.weight_decay(graph, st, p, dt)
@@ -187,6 +191,18 @@ class CompiledTick:
         v = self.av[0]
         v[:] = criticality.start_vector(st)
         return self._iterate(st, Wt, alpha, np.ascontiguousarray(ret, dtype=np.float64), v, 1.0, iterations, tol)
+
+    def solve_rho(self, st: State, Wt: sp.csr_matrix, alpha: float, ret: np.ndarray) -> float:
+        """Solve for the Perron root and vector (build, operator jumps): ``criticality.perron``
+        with the compiled product."""
+        alive, ret = st.alive.view(np.uint8), np.ascontiguousarray(ret, dtype=np.float64)
+
+        def product(x: np.ndarray) -> np.ndarray:
+            out = np.empty_like(x)
+            kernels.power_step(Wt.indptr, Wt.indices, Wt.data, x, 1.0, alive, ret, alpha, out, self.squares)
+            return out
+
+        return criticality.perron(st, Wt, alpha, ret, product)
 
     def weights(self, graph: Graph, st: State, p: Params, Wt: sp.csr_matrix, dt: float, hebbian: bool) -> float:
         """5.1 and, if ``hebbian``, 5.2 in one parallel pass over the edges (plus one for the budget)."""

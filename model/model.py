@@ -120,7 +120,8 @@ class CoherenceModel(mesa.Model):
         self.recorder = Recorder(self.graph, self.state, tracked)
         if self.params.resistance.enabled:
             resistance.update(self.graph, self.state)
-        self._estimate_rho(self.params.controller.rebuild_iterations)
+        self._alive_at_solve = -1  # alive nodes when ρ was last solved: deaths since then make it solve again
+        self._estimate_rho(solve=True)
 
         self.env = simpy.Environment()
         p = self.params.clock
@@ -193,7 +194,7 @@ class CoherenceModel(mesa.Model):
     def reconverge_rho(self) -> None:
         """Re-estimate ρ after the fast-tick operator jumped (a live change of α, δ_E or resistance)."""
         self.state.ret = decay.retention(self.state, self.params, None)
-        self._estimate_rho(self.params.controller.rebuild_iterations)
+        self._estimate_rho(solve=True)
 
     def node_type_names(self) -> list[str]:
         return [NODE_TYPES[t] for t in self.state.node_type]
@@ -304,7 +305,7 @@ class CoherenceModel(mesa.Model):
         slow.update(self._slow_hook_persistence())
         # every array the slow tick writes has now been checked, each after the mechanism that writes it
         self._check("persistence (SPEC 5.4)", "q", "theta", "dkl", "R", "pressure", "income", "baseline")
-        self._estimate_rho(p.controller.rebuild_iterations)
+        self._estimate_rho(solve=np.count_nonzero(st.alive) != self._alive_at_solve)  # deaths change the operator
         self._last_slow = slow
         self.recorder.slow_update(st, slow)
         self.recorder.scale_rows(self.tick, float(self.env.now), st)
@@ -334,13 +335,19 @@ class CoherenceModel(mesa.Model):
             return "spreading (SPEC 4.2) over non-finite weights W"
         return "injection and spreading (SPEC 4.1–4.2)"
 
-    def _estimate_rho(self, iterations: int) -> None:
-        """Re-converge the power iteration after the weights jump (build, slow tick)."""
-        st = self.state
+    def _estimate_rho(self, solve: bool = False) -> None:
+        """Re-estimate ρ where the operator jumped (SPEC 4.6): solved for the Perron root at build,
+        after a live change and when nodes died (``solve``), else re-converged by early-stopped
+        power steps from the solved vector (the weights' jump at a slow tick is small)."""
+        st, p = self.state, self.params
         with np.errstate(**QUIET):
-            ret = decay.retention(st, self.params, None) if st.window_ticks == 0 and self.tick == 0 else st.ret
-            alpha, tol = self.params.spread.alpha, criticality.RECONVERGE_TOL
-            st.rho = self._core.power_iterate(st, self.Wt, alpha, ret, iterations, tol)
+            ret = decay.retention(st, p, None) if st.window_ticks == 0 and self.tick == 0 else st.ret
+            alpha, tol = p.spread.alpha, criticality.RECONVERGE_TOL
+            if solve:
+                st.rho = self._core.solve_rho(st, self.Wt, alpha, ret)
+                self._alive_at_solve = np.count_nonzero(st.alive)
+            else:
+                st.rho = self._core.power_iterate(st, self.Wt, alpha, ret, p.controller.rebuild_iterations, tol)
 
     def _fast_hook_phase(self) -> None:
         """SPEC 4.3: phase dynamics, when on."""

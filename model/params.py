@@ -193,7 +193,12 @@ class ControllerParams(Section):
     delta_min: float = Field(0.001, gt=0.0, le=10.0, description="lower bound of δ_E")
     delta_max: float = Field(0.5, gt=0.0, le=10.0, description="upper bound of δ_E")
     iterations: int = Field(2, ge=1, le=1000, description="power iterations per fast tick")
-    rebuild_iterations: int = Field(50, ge=1, le=100000, description="power iterations at build and after slow ticks")
+    rebuild_iterations: int = Field(
+        50,
+        ge=1,
+        le=100000,
+        description="most power steps re-converging ρ after a slow tick (early stop; build and jumps solve ρ)",
+    )
     active_threshold: float = Field(0.05, ge=0.0, le=1e9, description="energy above which a node counts as active")
 
 

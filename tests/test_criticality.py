@@ -88,3 +88,63 @@ def test_criticality_events_carry_their_fields(controlled) -> None:
     assert len(ev) == controlled.ticks // 10
     assert set(ev[0]) == {"event", "tick", "rho", "sigma", "participation", "delta_E", "band"}
     assert {e["band"] for e in ev} <= set(criticality.BANDS)
+
+
+def _full_operator_root(m: CoherenceModel) -> float:
+    """The Perron root of the model's current operator on alive nodes, by ARPACK at 1e-12 (before
+    the first tick the retention is the one at the starting δ_E)."""
+    st = m.state
+    ret = decay.retention(st, m.params, None) if m.tick == 0 else st.ret
+    return _perron_root(m, np.where(st.alive, ret, 0.0))
+
+
+@pytest.mark.parametrize("engine", ["numpy", "compiled"])
+@pytest.mark.parametrize("n_nodes", [121, 3000])  # the dense solve and ARPACK (DENSE_MAX = 300)
+def test_build_solves_rho_to_the_perron_root(engine: str, n_nodes: int) -> None:
+    """SPEC 4.6: from the uniform start 50 power steps stop short of ρ (|λ₂|/ρ ≈ 0.998); the build
+    solves for it, so the first tick's ρ̂ is the Perron root, not a biased under-estimate."""
+    params = {"graph.n_nodes": n_nodes, "load.rate": 0.0}
+    m = CoherenceModel(params=params, seed=4, engine=engine)
+    exact = _full_operator_root(m)
+    assert m.state.rho == pytest.approx(exact, rel=1e-9)
+    v = m.state.power_v
+    assert np.linalg.norm(v) == pytest.approx(1.0) and (v >= -1e-12).all()  # the Perron vector, unit length
+    # the stored vector is an eigenvector: one more product changes nothing but the scale
+    ret = np.where(m.state.alive, decay.retention(m.state, m.params, None), 0.0)
+    av, norm = criticality.power_step(m.Wt, v, ret, m.params.spread.alpha)
+    np.testing.assert_allclose(av / norm, v, atol=1e-7)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "compiled"])
+def test_a_live_change_of_alpha_solves_rho_again(engine: str) -> None:
+    m = CoherenceModel(params={"graph.n_nodes": 2000}, seed=5, engine=engine)
+    m.run(15)
+    m.set_param("spread.alpha", 0.3)
+    assert m.state.rho == pytest.approx(_full_operator_root(m), rel=1e-9)
+
+
+def test_nodes_that_die_make_the_slow_tick_solve_rho_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    m = CoherenceModel(params={"graph.n_nodes": 2000, "clock.dt_slow": 5}, seed=6)
+    solved = []
+    real = m._core.solve_rho
+    monkeypatch.setattr(m._core, "solve_rho", lambda *a: solved.append(m.tick) or real(*a))
+    m.run(5)
+    assert solved == []  # a slow tick without deaths re-converges by power steps
+    m.state.alive[np.arange(500, 900)] = False  # as the survival rule would
+    m.run(5)
+    assert solved == [10]
+    assert m.state.rho == pytest.approx(_full_operator_root(m), rel=1e-9)
+
+
+def test_arpack_that_does_not_converge_falls_back_to_50_power_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scipy.sparse.linalg import ArpackNoConvergence
+
+    def refuse(*args, **kwargs):
+        raise ArpackNoConvergence("no convergence", np.empty(0), np.empty((0, 0)))
+
+    m = CoherenceModel(params={"graph.n_nodes": 1000}, seed=7, engine="numpy")
+    start = m.state.power_v.copy()
+    monkeypatch.setattr(criticality, "eigs", refuse)
+    rho = criticality.perron(m.state, m.Wt, m.params.spread.alpha, m.state.ret)
+    m.state.power_v = start
+    assert rho == criticality.power_iterate(m.state, m.Wt, m.params.spread.alpha, m.state.ret, 50)
