@@ -246,3 +246,27 @@ def test_the_finiteness_check_names_the_bad_array_and_ignores_an_overflowing_sum
     st.gamma[7] = np.nan
     with pytest.raises(SimulationError, match=r"tick 10 \(time 10\): coherence .* made state array 'gamma' NaN"):
         m.run(10)
+
+
+@pytest.mark.parametrize("chosen", [None, "2"])
+def test_blas_runs_on_one_thread_unless_the_user_chose(chosen: str | None) -> None:
+    """OpenBLAS's idle threads busy-wait beside the compiled core's: the model keeps BLAS on one
+    thread, unless OPENBLAS_NUM_THREADS (or OMP_/MKL_NUM_THREADS) says otherwise."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    }
+    if chosen:
+        env["OPENBLAS_NUM_THREADS"] = chosen
+    code = (
+        "import json, scipy.sparse.linalg; from threadpoolctl import threadpool_info; import model.kernels; "
+        "print(json.dumps([p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas']))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    threads = json.loads(out.stdout)
+    assert threads, "no BLAS library found"
+    assert set(threads) == {min(int(chosen), os.cpu_count() or 1) if chosen else 1}
