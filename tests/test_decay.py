@@ -9,6 +9,7 @@ import pytest
 
 from analysis.runner import run_scenario
 from model import CoherenceModel
+from model.mechanisms import decay
 from model.node_types import M_E, M_W, NODE_TYPES
 
 LN2 = math.log(2)
@@ -80,3 +81,11 @@ def test_energy_floor_and_clamp() -> None:
     assert m.state.E[0] == 0.0  # below the floor after decay
     assert m.state.E[1] == m.params.decay.E_max  # clamped
     assert m.recorder.timeseries[-1]["saturated"] == 1
+
+
+def test_retention_by_type_is_the_per_node_exponential_bit_for_bit() -> None:
+    """Without resistance ret0 is computed once per type and gathered: the same bits as per node."""
+    m = CoherenceModel(params={"types.fractions": {"memory": 0.3, "task": 0.2, "goal": 0.1}}, seed=3)
+    st = m.state
+    for delta in (0.001, 0.0347, 0.49):
+        np.testing.assert_array_equal(decay.base_retention(st, delta, 0.7, False), np.exp(-delta * 0.7 * st.m_E))
