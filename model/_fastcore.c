@@ -277,12 +277,15 @@ static double arg_double(PyObject *args, int pos) { return PyFloat_AsDouble(PyTu
 static Py_ssize_t arg_size(PyObject *args, int pos) { return PyLong_AsSsize_t(PyTuple_GET_ITEM(args, pos)); }
 
 /* slow_weights(indptr, indices, W, w, node_type, type_factor, E_sum, window_ticks, E_ref, eta_W, eta_w, W_max,
- *              budget, learn, scaling, x, out, partials)
+ *              budget, learn, scaling, x, out, partials, reverse)
  * 5.1 decay of W (by the source's type) and w; 5.2 Hebbian step, clips and the budget. partials: per block
- * Σ W and Σ w before decay, after decay (the weight removed). x and out are work arrays of N. */
+ * Σ W and Σ w before decay, after decay (the weight removed). x and out are work arrays of N.
+ * reverse: for a symmetric structure with sorted rows, the stored position of each entry's reverse edge
+ * (length nnz), so that each source's outgoing sum is gathered in parallel, in the same order as the
+ * serial scatter (np.bincount's: ascending position); empty: the serial scatter. */
 static PyObject *slow_weights(PyObject *self, PyObject *args) {
     Bufs B = {.n = 0};
-    if (!arg_count(args, 18, "slow_weights")) return NULL;
+    if (!arg_count(args, 19, "slow_weights")) return NULL;
     Py_ssize_t n = PyObject_Length(PyTuple_GET_ITEM(args, 3)), nnz = PyObject_Length(PyTuple_GET_ITEM(args, 1));
     Py_ssize_t n_types = PyObject_Length(PyTuple_GET_ITEM(args, 5)), nb = n_blocks(n);
     if (n < 0 || nnz < 0 || n_types < 0) return NULL;
@@ -296,6 +299,9 @@ static PyObject *slow_weights(PyObject *self, PyObject *args) {
     double *x = es ? arg_buf(&B, args, 15, "x", 8, n, 1) : NULL;
     double *out = x ? arg_buf(&B, args, 16, "out", 8, n, 1) : NULL;
     double *p = out ? arg_buf(&B, args, 17, "partials", 8, 4 * nb, 1) : NULL;
+    Py_ssize_t n_rev = PyObject_Length(PyTuple_GET_ITEM(args, 18));
+    const int32_t *rev = p && n_rev > 0 ? arg_buf(&B, args, 18, "reverse", 4, nnz, 0) : NULL;
+    if (n_rev > 0 && !rev) p = NULL;
     Py_ssize_t wt = arg_size(args, 7);
     double E_ref = arg_double(args, 8), eta_W = arg_double(args, 9), eta_w = arg_double(args, 10);
     double W_max = arg_double(args, 11), budget = arg_double(args, 12);
@@ -353,10 +359,22 @@ static PyObject *slow_weights(PyObject *self, PyObject *args) {
             p[4 * blk + 2] = Wa;
             p[4 * blk + 3] = wa;
         }
+        if (learn && scaling && rev) {  /* each source's outgoing sum, gathered from its reverse edges */
+#pragma omp for schedule(dynamic, 1)
+            for (Py_ssize_t blk = 0; blk < nb; blk++) {
+                Py_ssize_t lo = blk * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
+                for (Py_ssize_t j = lo; j < hi; j++) {
+                    double o = 0.0;
+                    for (int32_t k = ip[j]; k < ip[j + 1]; k++) o += W[rev[k]];
+                    out[j] = o;
+                }
+            }
+        } else if (learn && scaling) {
 #pragma omp single
-        if (learn && scaling) {  /* each source's outgoing sum, in stored order like np.bincount */
-            memset(out, 0, n * sizeof(double));
-            for (Py_ssize_t k = 0; k < nnz; k++) out[ix[k]] += W[k];
+            {  /* each source's outgoing sum, in stored order like np.bincount */
+                memset(out, 0, n * sizeof(double));
+                for (Py_ssize_t k = 0; k < nnz; k++) out[ix[k]] += W[k];
+            }
         }
         if (learn && scaling) {
 #pragma omp for schedule(dynamic, 1)

@@ -16,6 +16,7 @@ from scipy.sparse.linalg import eigs
 
 from analysis.export import scales_frame, timeseries_frame
 from model import CoherenceModel, kernels
+from model.node_types import NODE_TYPES
 from model.params import ParameterError
 from scenarios import load_scenario
 
@@ -224,7 +225,7 @@ def test_the_compiled_slow_passes_check_their_arrays() -> None:
         kernels.observe(g.level_start, g.first_child, g.n_children, alive, st.w, st.z, st.q[:-1], 4, 1.0, True)
     with pytest.raises(ValueError, match=r"categories must be in 1\.\.1000"):
         kernels.observe(g.level_start, g.first_child, g.n_children, alive, st.w, st.z, st.q, 0, 1.0, True)
-    with pytest.raises(TypeError, match="slow_weights takes 18 arguments"):
+    with pytest.raises(TypeError, match="slow_weights takes 19 arguments"):
         kernels.slow_weights(m.Wt.indptr)
     with pytest.raises(ValueError, match="values: expected"):
         kernels.level_sums(g.level_start, alive, np.zeros((g.n_scales, 2)), np.zeros(3))
@@ -246,6 +247,31 @@ def test_the_finiteness_check_names_the_bad_array_and_ignores_an_overflowing_sum
     st.gamma[7] = np.nan
     with pytest.raises(SimulationError, match=r"tick 10 \(time 10\): coherence .* made state array 'gamma' NaN"):
         m.run(10)
+
+
+@pytest.mark.parametrize("change", ["z", "tau", "samples"])
+def test_the_compiled_engine_sees_every_change_of_the_leaves_reality(change: str) -> None:
+    """The compiled slow tick reuses the leaves' softmax(z/τ) while z and τ are unchanged: a write
+    to z, a new τ or a switch to sampled observations must still reach q at the next slow tick."""
+    params = {"graph.n_nodes": 3000, "persistence.enabled": True, "clock.dt_slow": 5}
+    m = CoherenceModel(params=params, seed=8, engine="compiled")
+    m.run(10)
+    st, leaves = m.state, np.flatnonzero(m.graph.is_leaf)
+    if change == "z":
+        st.z[leaves[:50]] = np.random.default_rng(0).normal(size=(50, st.z.shape[1]))
+    elif change == "tau":
+        m.set_param("environment.tau", 0.5)
+    else:
+        m.set_param("environment.samples", 3)
+    m.run(5)
+    tau = m.params.environment.tau
+    exact = np.exp(st.z[leaves] / tau)
+    exact /= exact.sum(axis=1, keepdims=True)
+    if change == "samples":  # sampled frequencies, not the exact softmax, at every alive leaf
+        assert not np.allclose(st.q[leaves], exact, atol=1e-3)
+        m.set_param("environment.samples", 0)
+        m.run(5)  # and back to the exact reality
+    np.testing.assert_allclose(st.q[leaves], exact, rtol=1e-12)
 
 
 @pytest.mark.parametrize("chosen", [None, "2"])
@@ -270,3 +296,28 @@ def test_blas_runs_on_one_thread_unless_the_user_chose(chosen: str | None) -> No
     threads = json.loads(out.stdout)
     assert threads, "no BLAS library found"
     assert set(threads) == {min(int(chosen), os.cpu_count() or 1) if chosen else 1}
+
+
+def test_the_budget_gathered_from_reverse_edges_gives_the_serial_scatters_bits(restore_threads: None) -> None:
+    """5.2's outgoing sums: the parallel gather over reverse edges adds in the serial scatter's order."""
+    from model.fast_tick import reverse_edges
+
+    m = CoherenceModel(params={"graph.n_nodes": 20_000, "learning.budget": 0.3}, seed=11, engine="compiled")
+    g, st, lp = m.graph, m.state, m.params.learning
+    reverse = reverse_edges(g)
+    assert reverse.size == g.nnz and np.array_equal(g.edge_dst[reverse], g.indices)  # each entry's reverse edge
+    rng = np.random.default_rng(11)
+    W0, E_sum = rng.uniform(0.0, 1.0, g.nnz), rng.uniform(0.0, 3.0, g.n)
+    results = []
+    for rev, threads in ((np.empty(0, np.int32), 1), (reverse, 1), (reverse, 2)):
+        kernels.set_threads(threads)
+        W, w = W0.copy(), np.ones(g.n)
+        x, out, sums = np.empty(g.n), np.empty(g.n), np.zeros((kernels.n_blocks(g.n), 4))
+        kernels.slow_weights(
+            m.Wt.indptr, m.Wt.indices, W, w, st.node_type, np.ones(len(NODE_TYPES)), E_sum, 10, 1.0, lp.eta_W, lp.eta_w,
+            lp.W_max, 0.3, True, True, x, out, sums, rev,
+        )  # fmt: skip
+        results.append(W.tobytes())
+        outgoing = np.bincount(g.indices, weights=W, minlength=g.n)
+        assert outgoing.max() <= 0.3 * (1 + 1e-12)  # the budget holds
+    assert results[0] == results[1] == results[2]
