@@ -392,8 +392,9 @@ static PyObject *slow_weights(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* softmax(l/τ) of one row into e, the row maximum subtracted first (persistence.softmax). */
-static inline void softmax_row(const double *l, double *e, Py_ssize_t M, double tau) {
+/* softmax(l/τ) of one row into e, the row maximum subtracted first (persistence.softmax); returns
+ * Σ e ln e over the items that are not 0, from ln e_m = l_m/τ − max − ln Σ (one log, not M). */
+static inline double softmax_row(const double *l, double *e, Py_ssize_t M, double tau) {
     double mx = l[0] / tau;
     for (Py_ssize_t m = 1; m < M; m++) mx = l[m] / tau > mx ? l[m] / tau : mx;
     double s = 0.0;
@@ -401,7 +402,20 @@ static inline void softmax_row(const double *l, double *e, Py_ssize_t M, double 
         e[m] = exp(l[m] / tau - mx);
         s += e[m];
     }
-    for (Py_ssize_t m = 0; m < M; m++) e[m] /= s;
+    double log_s = log(s), neg = 0.0;
+    for (Py_ssize_t m = 0; m < M; m++) {
+        e[m] /= s;
+        if (e[m] > 0.0) neg += e[m] * (l[m] / tau - mx - log_s);
+    }
+    return neg;
+}
+
+/* Σ q ln q over the items of a row that are not 0 (minus its entropy). */
+static inline double neg_entropy(const double *q, Py_ssize_t M) {
+    double neg = 0.0;
+    for (Py_ssize_t m = 0; m < M; m++)
+        if (q[m] > 0.0) neg += q[m] * log(q[m]);
+    return neg;
 }
 
 #define MAX_M 1000
@@ -428,12 +442,14 @@ static int ends_at(const int64_t *ls, Py_ssize_t L, Py_ssize_t n) {
     return 0;
 }
 
-/* observe(level_start, first_child, n_children, alive, w, z, q, M, tau, leaves)
- * Reality (5.4): alive leaves q = softmax(z/τ) (when `leaves`; else they are set already), then bottom-up
- * each alive internal node with alive children q = Σ w_c q_c / Σ w_c over its alive children. */
+/* observe(level_start, first_child, n_children, alive, w, z, q, M, tau, leaves, neg_entropy)
+ * Reality (5.4): alive leaves q = softmax(z/τ) (leaves = 1), or q set already by sampling (2), or q and
+ * neg_entropy both unchanged since the last call (0); then bottom-up each alive internal node with
+ * alive children q = Σ w_c q_c / Σ w_c over its alive children. neg_entropy = Σ q ln q of every alive
+ * node whose q this call set (leaves 1 or 2) and of every alive internal node, for D_KL in persist. */
 static PyObject *observe(PyObject *self, PyObject *args) {
     Bufs B = {.n = 0};
-    if (!arg_count(args, 10, "observe")) return NULL;
+    if (!arg_count(args, 11, "observe")) return NULL;
     Py_ssize_t L = PyObject_Length(PyTuple_GET_ITEM(args, 0)) - 1, n = PyObject_Length(PyTuple_GET_ITEM(args, 3));
     Py_ssize_t M = arg_size(args, 7);
     if (!tree_sizes(L, n, M)) return NULL;
@@ -444,9 +460,11 @@ static PyObject *observe(PyObject *self, PyObject *args) {
     const double *w = a ? arg_buf(&B, args, 4, "w", 8, n, 0) : NULL;
     const double *z = w ? arg_buf(&B, args, 5, "z", 8, n * M, 0) : NULL;
     double *q = z ? arg_buf(&B, args, 6, "q", 8, n * M, 1) : NULL;
+    double *ne = q ? arg_buf(&B, args, 10, "neg_entropy", 8, n, 1) : NULL;
     double tau = arg_double(args, 8);
-    int leaves = PyObject_IsTrue(PyTuple_GET_ITEM(args, 9));
-    if (!q || PyErr_Occurred()) {
+    long leaves = PyLong_AsLong(PyTuple_GET_ITEM(args, 9));
+    if (!PyErr_Occurred() && (leaves < 0 || leaves > 2)) PyErr_SetString(PyExc_ValueError, "leaves must be 0, 1 or 2");
+    if (!ne || PyErr_Occurred()) {
         bufs_release(&B);
         return NULL;
     }
@@ -464,7 +482,8 @@ static PyObject *observe(PyObject *self, PyObject *args) {
             for (Py_ssize_t blk = 0; blk < nb; blk++) {
                 Py_ssize_t lo = blk * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
                 for (Py_ssize_t i = lo; i < hi; i++)
-                    if (nc[i] == 0 && a[i]) softmax_row(z + i * M, q + i * M, M, tau);
+                    if (nc[i] == 0 && a[i])
+                        ne[i] = leaves == 1 ? softmax_row(z + i * M, q + i * M, M, tau) : neg_entropy(q + i * M, M);
             }
         }
         for (Py_ssize_t d = L - 2; d >= 0; d--) {
@@ -481,6 +500,7 @@ static PyObject *observe(PyObject *self, PyObject *args) {
                 }
                 if (den > 0.0)
                     for (Py_ssize_t m = 0; m < M; m++) q[i * M + m] = num[m] / den;
+                ne[i] = neg_entropy(q + i * M, M);
             }
         }
     }
@@ -491,13 +511,15 @@ static PyObject *observe(PyObject *self, PyObject *args) {
 
 /* persist(level_start, parent, first_child, n_children, alive, q, theta, dkl, received_sum, income, baseline, R,
  *         pressure, M, window_ticks, first, income_ema, baseline_ema, scale_baseline, surplus, coupling, beta,
- *         eta, kappa)
+ *         eta, kappa, neg_entropy)
  * The persistence law after the observation (5.4), for the alive nodes: income EMA, baseline (peers at the
  * same depth, or self), D_KL(q‖softmax θ), then top-down R and pressure from the parent's new values and the
- * children's previous R, and the learning step of θ; one pass per depth, no temporaries. */
+ * children's previous R, and the learning step of θ; one pass per depth, no temporaries.
+ * neg_entropy: Σ q ln q of every alive node, as observe leaves it (so D_KL = Σ q ln q − Σ q ln p needs no
+ * log of q). */
 static PyObject *persist(PyObject *self, PyObject *args) {
     Bufs B = {.n = 0};
-    if (!arg_count(args, 24, "persist")) return NULL;
+    if (!arg_count(args, 25, "persist")) return NULL;
     Py_ssize_t L = PyObject_Length(PyTuple_GET_ITEM(args, 0)) - 1, n = PyObject_Length(PyTuple_GET_ITEM(args, 4));
     Py_ssize_t M = arg_size(args, 13), wt = arg_size(args, 14);
     if (!tree_sizes(L, n, M)) return NULL;
@@ -514,12 +536,13 @@ static PyObject *persist(PyObject *self, PyObject *args) {
     double *base = inc ? arg_buf(&B, args, 10, "baseline", 8, n, 1) : NULL;
     double *R = base ? arg_buf(&B, args, 11, "R", 8, n, 1) : NULL;
     double *pr = R ? arg_buf(&B, args, 12, "pressure", 8, n, 1) : NULL;
+    const double *ne = pr ? arg_buf(&B, args, 24, "neg_entropy", 8, n, 0) : NULL;
     int first = PyObject_IsTrue(PyTuple_GET_ITEM(args, 15));
     double a_inc = arg_double(args, 16), b_base = arg_double(args, 17);
     int by_scale = PyObject_IsTrue(PyTuple_GET_ITEM(args, 18));
     double surplus = 1.0 + arg_double(args, 19), half_nu = 0.5 * arg_double(args, 20), beta = arg_double(args, 21);
     double eta = arg_double(args, 22), kappa = arg_double(args, 23);
-    if (!pr || PyErr_Occurred()) {
+    if (!ne || PyErr_Occurred()) {
         bufs_release(&B);
         return NULL;
     }
@@ -567,9 +590,10 @@ static PyObject *persist(PyObject *self, PyObject *args) {
             double log_sum = log(sum);
             for (Py_ssize_t m = 0; m < M; m++) p[m] /= sum;
             if (live) {
-                double kl = 0.0;
+                double cross = 0.0; /* Σ q ln p, p ε-floored like the reference */
                 for (Py_ssize_t m = 0; m < M; m++)
-                    if (qi[m] > 0.0) kl += qi[m] * (log(qi[m]) - (p[m] > 1e-12 ? ti[m] - mx - log_sum : LOG_EPS));
+                    if (qi[m] > 0.0) cross += qi[m] * (p[m] > 1e-12 ? ti[m] - mx - log_sum : LOG_EPS);
+                double kl = ne[i] - cross;
                 dkl[i] = kl > 0.0 ? kl : 0.0;
             }
             double r_sum = 0.0, r_cnt = 0.0;

@@ -165,6 +165,7 @@ class CompiledTick:
         self.weight_sums = np.zeros((nb, 4))  # Σ W, Σ w before and after weight decay, per block
         self.m_W = np.array([M_W[t] for t in NODE_TYPES])  # the weight-decay multiplier of each type
         self._leaves_seen: tuple[np.ndarray, float] | None = None  # (z, τ) of the leaves' last softmax
+        self.neg_entropy: np.ndarray | None = None  # Σ q ln q per node, kept by observe for persist's D_KL
         self._reverse: np.ndarray | None = None  # reverse_edges(graph), made at the first slow tick
 
     def __call__(self, st: State, Wt: sp.csr_matrix, p: Params, ret: np.ndarray) -> TickTotals:
@@ -253,16 +254,20 @@ class CompiledTick:
         sampled = ep.samples > 0
         if sampled:  # the draws use numpy's random stream, as in the reference
             persistence.observe_leaves(graph, st, p, rng)
-        leaves = not sampled and not self._leaves_hold(st.z, ep.tau)
+        softmax = not sampled and not self._leaves_hold(st.z, ep.tau)
+        leaves = kernels.LEAVES_SAMPLED if sampled else kernels.LEAVES_SOFTMAX if softmax else kernels.LEAVES_KEPT
+        if self.neg_entropy is None:
+            self.neg_entropy = np.zeros(graph.n)
         g = graph
         kernels.observe(g.level_start, g.first_child, g.n_children, alive, st.w, st.z, st.q, st.q.shape[1], ep.tau,
-                        leaves)  # fmt: skip
-        self._leaves_seen = (st.z.copy(), ep.tau) if leaves else None if sampled else self._leaves_seen
+                        leaves, self.neg_entropy)  # fmt: skip
+        self._leaves_seen = (st.z.copy(), ep.tau) if softmax else None if sampled else self._leaves_seen
         first = persistence.first_measurement(st, st.alive, slow_tick_index)
         kernels.persist(
             g.level_start, g.parent, g.first_child, g.n_children, alive, st.q, st.theta, st.dkl, st.received_sum,
             st.income, st.baseline, st.R, st.pressure, st.q.shape[1], st.window_ticks, first,
             pp.income_ema, pp.baseline_ema, pp.baseline == "scale", pp.surplus, pp.coupling, pp.beta, pp.eta, pp.kappa,
+            self.neg_entropy,
         )  # fmt: skip
         died = persistence.survival(st, p, st.alive, slow_tick_index)
         return persistence.statistics(graph, st, died)

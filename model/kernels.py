@@ -17,7 +17,8 @@ and the slow tick's:
     slow_weights         5.1 decay of W and w, 5.2 Hebbian step and clips (one pass over the edges),
                          then the synaptic budget (each source's sum in stored order, then a scaling pass)
     coherence            5.3 forward bottom-up, adjoint top-down, γ step: one pass per depth
-    observe, persist     5.4 reality bottom-up; income, baseline, D_KL, R, pressure, θ top-down
+    observe, persist     5.4 reality (and its Σ q ln q) bottom-up; income, baseline, D_KL, R, pressure,
+                         θ top-down
     level_sums           alive count and sums per depth, in node order (the bits of np.bincount)
 
 Results do not depend on the number of threads: rows are computed alone and every total is
@@ -55,6 +56,8 @@ except ImportError:  # not built (a source tree without `pip install -e .`)
 PREV_TOTAL, INJECTED, V_SQUARES, PREP_COLS = range(4)
 BEFORE, AFTER, SQUARES, SATURATED, ACTIVE, AV_SQUARES, TYPE0 = range(7)
 BLOCK = 4096
+# observe's `leaves`: the leaves' q (and Σ q ln q) kept from the last call, softmax(z/τ), or sampled already
+LEAVES_KEPT, LEAVES_SOFTMAX, LEAVES_SAMPLED = range(3)
 
 
 def available() -> bool:

@@ -222,9 +222,11 @@ def test_the_compiled_slow_passes_check_their_arrays() -> None:
     g, st = m.graph, m.state
     alive = st.alive.view(np.uint8)
     with pytest.raises(ValueError, match="q: expected"):
-        kernels.observe(g.level_start, g.first_child, g.n_children, alive, st.w, st.z, st.q[:-1], 4, 1.0, True)
+        kernels.observe(
+            g.level_start, g.first_child, g.n_children, alive, st.w, st.z, st.q[:-1], 4, 1.0, 1, np.zeros(g.n)
+        )
     with pytest.raises(ValueError, match=r"categories must be in 1\.\.1000"):
-        kernels.observe(g.level_start, g.first_child, g.n_children, alive, st.w, st.z, st.q, 0, 1.0, True)
+        kernels.observe(g.level_start, g.first_child, g.n_children, alive, st.w, st.z, st.q, 0, 1.0, 1, np.zeros(g.n))
     with pytest.raises(TypeError, match="slow_weights takes 19 arguments"):
         kernels.slow_weights(m.Wt.indptr)
     with pytest.raises(ValueError, match="values: expected"):
