@@ -270,7 +270,7 @@ class CompiledTick:
             self.neg_entropy,
         )  # fmt: skip
         died = persistence.survival(st, p, st.alive, slow_tick_index)
-        return persistence.statistics(graph, st, died)
+        return persistence.statistics(graph, st, died, kernels.median)
 
     def _leaves_hold(self, z: np.ndarray, tau: float) -> bool:
         """True when the alive leaves' q already hold softmax(z/τ): this engine computed them from the

@@ -20,6 +20,7 @@ and the slow tick's:
     observe, persist     5.4 reality (and its Σ q ln q) bottom-up; income, baseline, D_KL, R, pressure,
                          θ top-down
     level_sums           alive count and sums per depth, in node order (the bits of np.bincount)
+    median               np.median over alive nodes from a histogram: three passes, no copy
 
 Results do not depend on the number of threads: rows are computed alone and every total is
 summed per fixed block of ``BLOCK`` rows, then over the blocks in order (or serially in node
@@ -105,4 +106,5 @@ if _fastcore is not None:
     observe = _fastcore.observe
     persist = _fastcore.persist
     level_sums = _fastcore.level_sums
+    median = _fastcore.median
     coherence = _fastcore.coherence

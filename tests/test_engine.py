@@ -6,12 +6,15 @@ modules) to rounding, find the same ρ as ARPACK, and give the same bytes on any
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st_
 from scipy.sparse.linalg import eigs
 
 from analysis.export import scales_frame, timeseries_frame
@@ -323,3 +326,35 @@ def test_the_budget_gathered_from_reverse_edges_gives_the_serial_scatters_bits(r
         outgoing = np.bincount(g.indices, weights=W, minlength=g.n)
         assert outgoing.max() <= 0.3 * (1 + 1e-12)  # the budget holds
     assert results[0] == results[1] == results[2]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    values=st_.lists(
+        st_.one_of(st_.floats(allow_nan=False, allow_infinity=False, width=64), st_.sampled_from([0.0, 1.0, 1.0, 2.5])),
+        min_size=1,
+        max_size=80,
+    ),
+    alive_bits=st_.integers(min_value=0),
+    dormant_value=st_.sampled_from([0.5, math.nan, math.inf, -1e308]),
+)
+def test_the_compiled_median_is_numpys_over_alive_nodes(values, alive_bits: int, dormant_value: float) -> None:
+    x = np.array(values, dtype=float)
+    alive = np.array([(alive_bits >> k) & 1 == 0 for k in range(x.size)])
+    x[~alive] = dormant_value  # whatever dormant nodes hold must not matter
+    got = kernels.median(x, alive.view(np.uint8))
+    if got is None:  # it left this one to np.median (infinities, or a range made of outliers)
+        return
+    want = float(np.median(x[alive])) if alive.any() else math.nan
+    assert got == want or (math.isnan(got) and math.isnan(want))
+
+
+def test_the_compiled_median_on_a_large_skewed_sample_and_with_nan() -> None:
+    rng = np.random.default_rng(12)
+    for x in (rng.normal(1.0, 0.2, 100_001), rng.lognormal(0.0, 2.0, 100_000), rng.integers(0, 3, 50_000) * 1.0):
+        alive = rng.random(x.size) < 0.9
+        got = kernels.median(x, alive.view(np.uint8))
+        assert got is None or got == np.median(x[alive])
+    x = rng.normal(size=1000)
+    x[7] = math.nan
+    assert math.isnan(kernels.median(x, np.ones(1000, np.uint8)))
