@@ -11,6 +11,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,6 +21,8 @@
 #endif
 
 #define BLOCK 4096
+/* The calling conventions of this module, checked by model/kernels.py: bump on any change of a signature. */
+#define API_VERSION 2
 
 /* Threads only where they pay (SPEC 11). A parallel region costs a wake-up of the other threads
  * and, on a machine where another process keeps a core busy, a wait for the thread that lost its
@@ -110,16 +113,28 @@ static PyObject *prepare(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* RET(i): the retention of node i, per node (ret has N items) or by type (ret_by_type: RET_TYPES items,
+ * indexed by node_type, the unused ones 0; without resistance or consolidation retention depends on the
+ * type alone, and the N-item array would be one more pass to make and two to read). The mask keeps any
+ * node_type byte inside the table. */
+#define RET_TYPES 128
+#define RET(i) (by_type ? rt[t[i] & (RET_TYPES - 1)] : rt[i])
+
+/* Check ret's length against its kind; set a Python error and return 0 if wrong. */
+static int check_ret(Py_buffer *ret, int by_type, Py_ssize_t n) {
+    return check(ret, by_type ? "ret (by type)" : "ret", 8, by_type ? RET_TYPES : n);
+}
+
 /* spread_decay_power(indptr, indices, data, ev, inv_norm, E, alive, ret, node_type, n_types,
- *                    alpha, floor, E_max, active_threshold, av_out, received_sum, E_sum, partials) */
+ *                    alpha, floor, E_max, active_threshold, av_out, received_sum, E_sum, partials, ret_by_type) */
 static PyObject *spread_decay_power(PyObject *self, PyObject *args) {
     Py_buffer ptr = {0}, idx = {0}, dat = {0}, ev = {0}, E = {0}, alive = {0}, ret = {0}, typ = {0}, avo = {0},
               rec = {0}, esum = {0}, part = {0};
     Py_buffer *all[] = {&ptr, &idx, &dat, &ev, &E, &alive, &ret, &typ, &avo, &rec, &esum, &part};
     double inv_norm, alpha, floor_, E_max, thr;
-    int n_types;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*dw*y*y*y*iddddw*w*w*w*", &ptr, &idx, &dat, &ev, &inv_norm, &E, &alive, &ret,
-                          &typ, &n_types, &alpha, &floor_, &E_max, &thr, &avo, &rec, &esum, &part)) {
+    int n_types, by_type;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*dw*y*y*y*iddddw*w*w*w*p", &ptr, &idx, &dat, &ev, &inv_norm, &E, &alive, &ret,
+                          &typ, &n_types, &alpha, &floor_, &E_max, &thr, &avo, &rec, &esum, &part, &by_type)) {
         release(all, 12);
         return NULL;
     }
@@ -131,7 +146,7 @@ static PyObject *spread_decay_power(PyObject *self, PyObject *args) {
     Py_ssize_t n = E.len / 8, nb = n_blocks(n), cols = TYPE0 + n_types, nnz = idx.len / 4;
     if (!(check(&ptr, "indptr", 4, n + 1) && check(&idx, "indices", 4, nnz) && check(&dat, "data", 8, nnz) &&
           check(&ev, "ev", 8, 2 * n) && check(&E, "E", 8, n) && check(&alive, "alive", 1, n) &&
-          check(&ret, "ret", 8, n) && check(&typ, "node_type", 1, n) && check(&avo, "av_out", 8, n) &&
+          check_ret(&ret, by_type, n) && check(&typ, "node_type", 1, n) && check(&avo, "av_out", 8, n) &&
           check(&rec, "received_sum", 8, n) && check(&esum, "E_sum", 8, n) && check(&part, "partials", 8, nb * cols))) {
         release(all, 12);
         return NULL;
@@ -161,7 +176,8 @@ static PyObject *spread_decay_power(PyObject *self, PyObject *args) {
             r[i] += gain;
             double ei = e[i] + gain;
             before += ei;
-            ei *= rt[i];
+            double ri = RET(i);
+            ei *= ri;
             if (floor_ > ei) ei = 0.0;
             if (E_max <= ei) {
                 ei = E_max;
@@ -173,7 +189,7 @@ static PyObject *spread_decay_power(PyObject *self, PyObject *args) {
             after += ei;
             squares += ei * ei;
             type_sums[t[i] & 127] += ei;
-            double o = a[i] ? (w * inv_norm * alpha + x[2 * i + 1] * inv_norm) * rt[i] : 0.0;
+            double o = a[i] ? (w * inv_norm * alpha + x[2 * i + 1] * inv_norm) * ri : 0.0;
             av[i] = o;
             avsq += o * o;
         }
@@ -190,28 +206,30 @@ static PyObject *spread_decay_power(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* power_step(indptr, indices, data, av, inv_norm, alive, ret, alpha, av_out, partials) */
+/* power_step(indptr, indices, data, av, inv_norm, alive, ret, alpha, av_out, partials, node_type, ret_by_type) */
 static PyObject *power_step(PyObject *self, PyObject *args) {
-    Py_buffer ptr = {0}, idx = {0}, dat = {0}, avb = {0}, alive = {0}, ret = {0}, avo = {0}, part = {0};
-    Py_buffer *all[] = {&ptr, &idx, &dat, &avb, &alive, &ret, &avo, &part};
+    Py_buffer ptr = {0}, idx = {0}, dat = {0}, avb = {0}, alive = {0}, ret = {0}, avo = {0}, part = {0}, typ = {0};
+    Py_buffer *all[] = {&ptr, &idx, &dat, &avb, &alive, &ret, &avo, &part, &typ};
     double inv_norm, alpha;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*dy*y*dw*w*", &ptr, &idx, &dat, &avb, &inv_norm, &alive, &ret, &alpha, &avo,
-                          &part)) {
-        release(all, 8);
+    int by_type;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*dy*y*dw*w*y*p", &ptr, &idx, &dat, &avb, &inv_norm, &alive, &ret, &alpha, &avo,
+                          &part, &typ, &by_type)) {
+        release(all, 9);
         return NULL;
     }
     Py_ssize_t n = avb.len / 8, nb = n_blocks(n), nnz = idx.len / 4;
     if (!(check(&ptr, "indptr", 4, n + 1) && check(&idx, "indices", 4, nnz) && check(&dat, "data", 8, nnz) &&
-          check(&alive, "alive", 1, n) && check(&ret, "ret", 8, n) && check(&avo, "av_out", 8, n) &&
-          check(&part, "partials", 8, nb))) {
-        release(all, 8);
+          check(&alive, "alive", 1, n) && check(&typ, "node_type", 1, n) && check(&avo, "av_out", 8, n) &&
+          check(&part, "partials", 8, nb) && check_ret(&ret, by_type, n))) {
+        release(all, 9);
         return NULL;
     }
     if (avb.buf == avo.buf) {
-        release(all, 8);
+        release(all, 9);
         PyErr_SetString(PyExc_ValueError, "av and av_out must be different arrays");
         return NULL;
     }
+    const int8_t *restrict t = typ.buf;
     const int32_t *restrict ip = ptr.buf, *restrict ix = idx.buf;
     const double *restrict d = dat.buf, *restrict v = avb.buf, *restrict rt = ret.buf;
     const uint8_t *restrict a = alive.buf;
@@ -228,14 +246,14 @@ static PyObject *power_step(PyObject *self, PyObject *args) {
                 if (k + AHEAD < nnz) __builtin_prefetch(v + ix[k + AHEAD]);
                 w += d[k] * v[ix[k]];
             }
-            double o = a[i] ? (w * inv_norm * alpha + v[i] * inv_norm) * rt[i] : 0.0;
+            double o = a[i] ? (w * inv_norm * alpha + v[i] * inv_norm) * RET(i) : 0.0;
             out[i] = o;
             sq += o * o;
         }
         p[blk] = sq;
     }
     Py_END_ALLOW_THREADS
-    release(all, 8);
+    release(all, 9);
     Py_RETURN_NONE;
 }
 
@@ -788,12 +806,14 @@ static PyObject *median(PyObject *self, PyObject *args) {
     } else if (isinf(lo) || isinf(hi)) {
         handled = 0;
     } else if (lo == hi) {
-        result = lo;
+        result = count % 2 ? lo : (lo + lo) / 2.0; /* numpy's arithmetic, overflow included */
     } else {
         Py_ssize_t k1 = (count - 1) / 2, k2 = count / 2; /* the middle ranks (equal when count is odd) */
         double scale = MEDIAN_BINS / (hi - lo);
         hist = calloc(MEDIAN_BINS, sizeof(Py_ssize_t));
-        if (!hist || !isfinite(scale)) {
+        /* bins narrower than a few units in the last place would not sort values reliably: numpy */
+        int coarse = (hi - lo) / MEDIAN_BINS > 8 * DBL_EPSILON * fmax(fabs(lo), fabs(hi));
+        if (!hist || !isfinite(scale) || !coarse) {
             handled = 0;
         } else {
 #define BIN(v) bin_of(v, lo, scale)
@@ -809,10 +829,11 @@ static PyObject *median(PyObject *self, PyObject *args) {
                 /* the middle bins' items: x in [lo + b1/scale, lo + (b2 + 1)/scale), tested by bin
                  * index (the same rounding as the histogram) only for items near that window */
                 Py_ssize_t j = 0;
-                double near_lo = lo + (b1 - 1) / scale, near_hi = lo + (b2 + 2) / scale;
+                double near_lo = b1 == 0 ? -INFINITY : lo + (b1 - 1) / scale;
+                double near_hi = b2 == MEDIAN_BINS - 1 ? INFINITY : lo + (b2 + 2) / scale;
                 for (Py_ssize_t i = 0; i < n; i++) {
                     double v = x[i];
-                    if (a[i] && v >= near_lo && v < near_hi) {
+                    if (a[i] && v >= near_lo && v <= near_hi) {
                         Py_ssize_t b = BIN(v);
                         if (b >= b1 && b <= b2) pick[j++] = v;
                     }
@@ -895,7 +916,8 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fastcore", "Fused p
 
 PyMODINIT_FUNC PyInit__fastcore(void) {
     PyObject *m = PyModule_Create(&module);
-    if (m && PyModule_AddIntConstant(m, "BLOCK", BLOCK) < 0) {
+    if (m && (PyModule_AddIntConstant(m, "BLOCK", BLOCK) < 0 || PyModule_AddIntConstant(m, "RET_TYPES", RET_TYPES) < 0 ||
+              PyModule_AddIntConstant(m, "API_VERSION", API_VERSION) < 0)) {
         Py_DECREF(m);
         return NULL;
     }

@@ -118,6 +118,10 @@ class NumpyTick:
             rho=rho,
         )
 
+    def retention(self, st: State, p: Params, chosen: np.ndarray | None) -> np.ndarray:
+        """4.4's retention per node this tick (``decay.retention``)."""
+        return decay.retention(st, p, chosen)
+
     def power_iterate(
         self, st: State, Wt: sp.csr_matrix, alpha: float, ret: np.ndarray, iterations: int, tol: float = 0.0
     ) -> float:
@@ -167,8 +171,21 @@ class CompiledTick:
         self._leaves_seen: tuple[np.ndarray, float] | None = None  # (z, τ) of the leaves' last softmax
         self.neg_entropy: np.ndarray | None = None  # Σ q ln q per node, kept by observe for persist's D_KL
         self._reverse: np.ndarray | None = None  # reverse_edges(graph), made at the first slow tick
+        self.ret_table = np.zeros(kernels.RET_TYPES)  # retention by type, as the kernels index it
 
-    def __call__(self, st: State, Wt: sp.csr_matrix, p: Params, ret: np.ndarray) -> TickTotals:
+    def retention(self, st: State, p: Params, chosen: np.ndarray | None) -> decay.TypeRetention | np.ndarray:
+        """4.4's retention this tick: by type where that is all it depends on (no per-node array made)."""
+        by_type = decay.type_retention(st, p, chosen)
+        return by_type if by_type is not None else decay.retention(st, p, chosen)
+
+    def _ret(self, ret: decay.TypeRetention | np.ndarray) -> tuple[np.ndarray, bool]:
+        """(retention array, by type?) as the kernels take them."""
+        if isinstance(ret, decay.TypeRetention):
+            self.ret_table[: ret.table.size] = ret.table
+            return self.ret_table, True
+        return np.ascontiguousarray(ret, dtype=np.float64), False
+
+    def __call__(self, st: State, Wt: sp.csr_matrix, p: Params, ret: decay.TypeRetention | np.ndarray) -> TickTotals:
         alive = st.alive.view(np.uint8)
         kernels.prepare(st.E, st.inject, st.received_sum, st.power_v, alive, self.ev, self.prep)  # 4.1
         prep = self.prep.sum(axis=0)
@@ -178,11 +195,11 @@ class CompiledTick:
             norm = 1.0
         alpha = p.spread.alpha
         av = self.av[0]
-        ret = np.ascontiguousarray(ret, dtype=np.float64)
+        ret = self._ret(ret)
         kernels.spread_decay_power(
-            Wt.indptr, Wt.indices, Wt.data, self.ev, 1.0 / norm, st.E, alive, ret, st.node_type, len(NODE_TYPES),
+            Wt.indptr, Wt.indices, Wt.data, self.ev, 1.0 / norm, st.E, alive, ret[0], st.node_type, len(NODE_TYPES),
             alpha, p.decay.energy_floor, p.decay.E_max, p.controller.active_threshold,
-            av, st.received_sum, st.E_sum, self.partials,
+            av, st.received_sum, st.E_sum, self.partials, ret[1],
         )  # fmt: skip
         totals = self.partials.sum(axis=0)
         rho = self._iterate(st, Wt, alpha, ret, av, math.sqrt(totals[kernels.AV_SQUARES]), p.controller.iterations - 1)
@@ -206,16 +223,17 @@ class CompiledTick:
             return 0.0
         v = self.av[0]
         v[:] = criticality.start_vector(st)
-        return self._iterate(st, Wt, alpha, np.ascontiguousarray(ret, dtype=np.float64), v, 1.0, iterations, tol)
+        return self._iterate(st, Wt, alpha, self._ret(ret), v, 1.0, iterations, tol)
 
     def solve_rho(self, st: State, Wt: sp.csr_matrix, alpha: float, ret: np.ndarray) -> float:
         """Solve for the Perron root and vector (build, operator jumps): ``criticality.perron``
         with the compiled product."""
-        alive, ret = st.alive.view(np.uint8), np.ascontiguousarray(ret, dtype=np.float64)
+        alive, (table, by_type) = st.alive.view(np.uint8), self._ret(ret)
 
         def product(x: np.ndarray) -> np.ndarray:
             out = np.empty_like(x)
-            kernels.power_step(Wt.indptr, Wt.indices, Wt.data, x, 1.0, alive, ret, alpha, out, self.squares)
+            kernels.power_step(Wt.indptr, Wt.indices, Wt.data, x, 1.0, alive, table, alpha, out, self.squares,
+                               st.node_type, by_type)  # fmt: skip
             return out
 
         return criticality.perron(st, Wt, alpha, ret, product)
@@ -288,7 +306,7 @@ class CompiledTick:
         st: State,
         Wt: sp.csr_matrix,
         alpha: float,
-        ret: np.ndarray,
+        ret: tuple[np.ndarray, bool],
         av: np.ndarray,
         norm: float,
         steps: int,
@@ -296,14 +314,15 @@ class CompiledTick:
     ) -> float:
         """``steps`` power steps from ``av`` (of norm ``norm``), fewer once converged at ``tol``;
         store v = av/‖av‖ and return ρ̂ = ‖av‖."""
-        alive = st.alive.view(np.uint8)
+        alive, (table, by_type) = st.alive.view(np.uint8), ret
         out = self.av[1] if av is self.av[0] else self.av[0]
         rho = norm
         for it in range(steps):
             if rho == 0.0:
                 break
             previous = rho
-            kernels.power_step(Wt.indptr, Wt.indices, Wt.data, av, 1.0 / rho, alive, ret, alpha, out, self.squares)
+            kernels.power_step(Wt.indptr, Wt.indices, Wt.data, av, 1.0 / rho, alive, table, alpha, out, self.squares,
+                               st.node_type, by_type)  # fmt: skip
             av, out = out, av
             rho = math.sqrt(self.squares.sum())
             if it > 0 and criticality.converged(rho, previous, steps - it - 1, tol):

@@ -31,6 +31,7 @@ order of summation; tests check it). A pass runs serially below ``min_rows()`` r
 from __future__ import annotations
 
 import os
+import warnings
 
 from threadpoolctl import threadpool_limits
 
@@ -48,15 +49,29 @@ os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 if not any(v in os.environ for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")):
     threadpool_limits(1, user_api="blas")
 
+# The calls this module makes, as _fastcore.c numbers them: a build older than its source (a pull
+# without `pip install -e .`, which ./dev.sh reruns when the source changes) is set aside, with a
+# warning, instead of failing inside a tick.
+API_VERSION = 2
+
 try:
     from . import _fastcore
 except ImportError:  # not built (a source tree without `pip install -e .`)
+    _fastcore = None
+if _fastcore is not None and getattr(_fastcore, "API_VERSION", None) != API_VERSION:
+    warnings.warn(
+        "the compiled core (model/_fastcore) was built from an older model/_fastcore.c: rebuild it with "
+        "`pip install -e .` (./dev.sh does it); the numpy engine runs meanwhile",
+        RuntimeWarning,
+        stacklevel=2,
+    )
     _fastcore = None
 
 # columns of the per-block partial sums, in step with _fastcore.c
 PREV_TOTAL, INJECTED, V_SQUARES, PREP_COLS = range(4)
 BEFORE, AFTER, SQUARES, SATURATED, ACTIVE, AV_SQUARES, TYPE0 = range(7)
 BLOCK = 4096
+RET_TYPES = 128  # the length of a retention table by type (node types are one byte)
 # observe's `leaves`: the leaves' q (and Σ q ln q) kept from the last call, softmax(z/τ), or sampled already
 LEAVES_KEPT, LEAVES_SOFTMAX, LEAVES_SAMPLED = range(3)
 
@@ -98,7 +113,7 @@ def n_blocks(n: int) -> int:
 
 
 if _fastcore is not None:
-    assert _fastcore.BLOCK == BLOCK, "model/_fastcore.c and model/kernels.py disagree on BLOCK: rebuild"
+    assert (_fastcore.BLOCK, _fastcore.RET_TYPES) == (BLOCK, RET_TYPES), "_fastcore.c and kernels.py disagree"
     prepare = _fastcore.prepare
     spread_decay_power = _fastcore.spread_decay_power
     power_step = _fastcore.power_step

@@ -213,7 +213,7 @@ class CoherenceModel(mesa.Model):
             chosen = cons.chosen
         if p.resistance.enabled and self.tick % p.resistance.interval == 0:
             resistance.update(g, st)
-        ret = decay.retention(st, p, chosen)
+        ret = self._core.retention(st, p, chosen)  # per node, or by type where that is all it depends on
         self._fast_hook_phase()  # reads φ and W only, so its place before spreading changes nothing
         tot = self._core(st, self.Wt, p, ret)  # 4.1 injection, 4.2 spreading, 4.4 decay, 4.6 power iteration
         st.ret = ret

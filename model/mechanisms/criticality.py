@@ -84,6 +84,7 @@ def power_iterate(
     ``tol`` > 0 (``RECONVERGE_TOL`` for the re-convergence) it stops early, after at least two
     steps, once the steps left could not move ρ̂ by ``tol`` relative (see ``converged``).
     """
+    ret = np.asarray(ret, dtype=np.float64)  # per node, even when given by type
     ret_alive = ret if st.alive.all() else np.where(st.alive, ret, 0.0)
     v = start_vector(st)
     rho = 0.0
@@ -114,6 +115,7 @@ def perron(
     product by default). Should ARPACK not converge, 50 power steps stand in (as before solving).
     0 when no node is alive.
     """
+    ret = np.asarray(ret, dtype=np.float64)  # a retention by type becomes per node here (a rare solve)
     n = ret.size
     ret_alive = ret if st.alive.all() else np.where(st.alive, ret, 0.0)
     if not ret_alive.any():

@@ -11,6 +11,9 @@ Consolidation slows decay by at most the factor c, never keeps more than
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
 from ..node_types import M_E, NODE_TYPES
@@ -27,6 +30,28 @@ def base_retention(st: State, delta_E: float, dt: float, resistance_on: bool) ->
     # without resistance ret0 depends on the type alone: one exponential per type, then a gather
     # (the same bits as exp per node; an N-node exp pass was a fifth of the fast tick at N = 10⁶)
     return np.exp(-delta_E * dt * M_E_BY_TYPE)[st.node_type]
+
+
+@dataclass(frozen=True)
+class TypeRetention:
+    """ret0 when it depends on the node type alone (no resistance, no consolidated node this tick):
+    one value per type. ``np.asarray`` gives the per-node array (the same bits as ``base_retention``);
+    the compiled engine reads the table and never makes it."""
+
+    table: np.ndarray  # ret0 per type index
+    node_type: np.ndarray
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        per_node = self.table[self.node_type]
+        return per_node if dtype is None else per_node.astype(dtype, copy=False)
+
+
+def type_retention(st: State, p: Params, chosen: np.ndarray | None) -> TypeRetention | None:
+    """The retention of this tick as a table per type, or None when some node has its own
+    (resistance on, or nodes consolidated this tick): then use ``retention``."""
+    if p.resistance.enabled or (chosen is not None and chosen.size):
+        return None
+    return TypeRetention(np.exp(-st.delta_E * p.clock.dt_fast * M_E_BY_TYPE), st.node_type)
 
 
 def consolidated_retention(ret0: np.ndarray, c: np.ndarray, max_retention: float) -> np.ndarray:
