@@ -119,6 +119,7 @@ class Recorder:
         self.graph = graph
         self.tracked = tracked
         self.type_counts = np.bincount(st.node_type, minlength=len(NODE_TYPES))
+        self.scale_counts = np.bincount(graph.scale, minlength=graph.n_scales)  # nodes per scale (fixed)
         src_type = st.node_type[graph.edge_src]
         self.edge_type = src_type
         self.edge_type_counts = np.bincount(src_type, minlength=len(NODE_TYPES))
@@ -154,7 +155,7 @@ class Recorder:
 
     def scale_rows(self, tick: int, time: float, st: State) -> None:
         g = self.graph
-        n_all = np.bincount(g.scale, minlength=g.n_scales)
+        n_all = self.scale_counts
         names = ("E_mean", "C", "gamma", "lam", "R", "dkl", "pressure")
         n_alive, means = scale_means(g, st.alive, st.E, st.C, st.gamma, st.lam, st.R, st.dkl, st.pressure)
         cols = dict(zip(names, means, strict=True))

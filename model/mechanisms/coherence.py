@@ -64,11 +64,13 @@ def leaf_input(graph: Graph, st: State, params: Params, rng: np.random.Generator
     elif cp.input == "activation":
         e_bar = st.E_sum / max(st.window_ticks, 1)
         x = e_bar / (e_bar + cp.E_half)
+    elif cp.input_noise > 0:  # input + noise·ξ, in place (the same bits as adding the noise to a full array)
+        x = rng.standard_normal(graph.n)
+        x *= cp.input_noise
+        x += float(cp.input)
     else:
         x = np.full(graph.n, float(cp.input))
-        if cp.input_noise > 0:
-            x += cp.input_noise * rng.standard_normal(graph.n)
-    return np.clip(x, INPUT_MIN, INPUT_MAX)
+    return np.clip(x, INPUT_MIN, INPUT_MAX, out=x)
 
 
 def coherence_slow_tick(graph: Graph, st: State, params: Params, rng: np.random.Generator) -> dict[str, Any]:
