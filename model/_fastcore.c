@@ -365,6 +365,10 @@ static PyObject *slow_weights(PyObject *self, PyObject *args) {
                 }
                 w[i] = wi;
                 for (int32_t k = ip[i]; k < ip[i + 1]; k++) {
+                    if (k + AHEAD < nnz) {
+                        __builtin_prefetch(x + ix[k + AHEAD]);
+                        __builtin_prefetch(t + ix[k + AHEAD]);
+                    }
                     int32_t j = ix[k];
                     double Wk = W[k];
                     Wb += Wk;
@@ -389,7 +393,10 @@ static PyObject *slow_weights(PyObject *self, PyObject *args) {
                 Py_ssize_t lo = blk * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
                 for (Py_ssize_t j = lo; j < hi; j++) {
                     double o = 0.0;
-                    for (int32_t k = ip[j]; k < ip[j + 1]; k++) o += W[rev[k]];
+                    for (int32_t k = ip[j]; k < ip[j + 1]; k++) {
+                        if (k + AHEAD < nnz) __builtin_prefetch(W + rev[k + AHEAD]);
+                        o += W[rev[k]];
+                    }
                     out[j] = o;
                 }
             }
@@ -405,6 +412,7 @@ static PyObject *slow_weights(PyObject *self, PyObject *args) {
             for (Py_ssize_t blk = 0; blk < nb; blk++) {
                 Py_ssize_t lo = blk * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
                 for (int32_t k = ip[lo]; k < ip[hi]; k++) {
+                    if (k + AHEAD < nnz) __builtin_prefetch(out + ix[k + AHEAD]);
                     double o = out[ix[k]];
                     if (o > budget) W[k] *= budget / o;
                 }
@@ -763,14 +771,46 @@ static PyObject *level_sums(PyObject *self, PyObject *args) {
 /* median(x, alive) -> float or None
  * The median of x over the alive entries, the value np.median gives (the middle item, or the mean of the
  * two middle items), NaN when an alive item is NaN or none is alive. Three serial passes instead of a
- * copy and a selection over all items: range, a histogram of MEDIAN_BINS bins, then the one or two bins
- * holding the middle ranks sorted alone. None (the caller falls back to np.median) when an item is
- * infinite or the middle bins hold more than a sixteenth of the items (a range made of a few outliers). */
+ * copy and a selection over all items: range, a histogram of MEDIAN_BINS bins, then a selection among
+ * the items of the one or two bins holding the middle ranks. None (the caller falls back to np.median)
+ * when an item is infinite or the bins would be finer than a few units in the last place. */
 #define MEDIAN_BINS 8192
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+/* The k-th smallest of p[0..m) (no NaN), p partly reordered so that every item right of k is not smaller:
+ * quickselect with a median-of-three pivot, sorting what is left after 64 rounds (adversarial input). */
+static double select_kth(double *p, Py_ssize_t m, Py_ssize_t k) {
+    Py_ssize_t lo = 0, hi = m - 1;
+    for (int round = 0; lo < hi; round++) {
+        if (round == 64) {
+            qsort(p + lo, hi - lo + 1, sizeof(double), cmp_double);
+            break;
+        }
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        double x = p[lo], y = p[mid], z = p[hi];
+        double pivot = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
+        Py_ssize_t i = lo, j = hi;
+        while (i <= j) { /* Hoare: p[lo..j] <= pivot <= p[i..hi] */
+            while (p[i] < pivot) i++;
+            while (p[j] > pivot) j--;
+            if (i <= j) {
+                double t = p[i];
+                p[i++] = p[j];
+                p[j--] = t;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            break; /* j < k < i: p[k] equals the pivot */
+    }
+    return p[k];
 }
 
 /* The histogram bin of v; any value (a dormant node's, even NaN) gives a valid bin. */
@@ -828,7 +868,7 @@ static PyObject *median(PyObject *self, PyObject *args) {
             Py_ssize_t b2 = b1, upto = below + hist[b1];
             while (upto <= k2) upto += hist[++b2];
             Py_ssize_t m = upto - below; /* items in bins b1..b2 (those between are empty) */
-            if (m > count / 16 + 2 || !(pick = malloc(m * sizeof(double)))) {
+            if (!(pick = malloc(m * sizeof(double)))) {
                 handled = 0;
             } else {
                 /* the middle bins' items: x in [lo + b1/scale, lo + (b2 + 1)/scale), tested by bin
@@ -843,8 +883,9 @@ static PyObject *median(PyObject *self, PyObject *args) {
                         if (b >= b1 && b <= b2) pick[j++] = v;
                     }
                 }
-                qsort(pick, m, sizeof(double), cmp_double);
-                double v1 = pick[k1 - below], v2 = pick[k2 - below];
+                double v1 = select_kth(pick, m, k1 - below), v2 = v1;
+                if (k2 != k1) /* the next rank: the smallest item right of the k1-th */
+                    for (Py_ssize_t i = k1 - below + 1; i < m; i++) v2 = i == k1 - below + 1 || pick[i] < v2 ? pick[i] : v2;
                 result = k1 == k2 ? v1 : (v1 + v2) / 2.0;
             }
 #undef BIN

@@ -359,10 +359,12 @@ def test_the_compiled_median_is_numpys_over_alive_nodes(values, alive_bits: int,
 
 def test_the_compiled_median_on_a_large_skewed_sample_and_with_nan() -> None:
     rng = np.random.default_rng(12)
-    for x in (rng.normal(1.0, 0.2, 100_001), rng.lognormal(0.0, 2.0, 100_000), rng.integers(0, 3, 50_000) * 1.0):
+    outliers = np.r_[rng.normal(1.0, 1e-6, 50_000), 1e6, -1e6]  # nearly every item in the middle bin
+    samples = (rng.normal(1.0, 0.2, 100_001), rng.lognormal(0.0, 2.0, 100_000), rng.integers(0, 3, 50_000) * 1.0)
+    for x in (*samples, outliers):
         alive = rng.random(x.size) < 0.9
-        got = kernels.median(x, alive.view(np.uint8))
-        assert got is None or got == np.median(x[alive])
+        alive[-2:] = True
+        assert kernels.median(x, alive.view(np.uint8)) == np.median(x[alive])
     x = rng.normal(size=1000)
     x[7] = math.nan
     assert math.isnan(kernels.median(x, np.ones(1000, np.uint8)))
