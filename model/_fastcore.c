@@ -770,11 +770,15 @@ static PyObject *level_sums(PyObject *self, PyObject *args) {
 
 /* median(x, alive) -> float or None
  * The median of x over the alive entries, the value np.median gives (the middle item, or the mean of the
- * two middle items), NaN when an alive item is NaN or none is alive. Three serial passes instead of a
- * copy and a selection over all items: range, a histogram of MEDIAN_BINS bins, then a selection among
- * the items of the one or two bins holding the middle ranks. None (the caller falls back to np.median)
- * when an item is infinite or the bins would be finer than a few units in the last place. */
-#define MEDIAN_BINS 8192
+ * two middle items), NaN when an alive item is NaN or none is alive; None (the caller falls back to
+ * np.median) when an item is infinite. No copy of x and no full selection: a pass for the range, then
+ * histograms of the items inside a window of values that holds the middle ranks, each narrowing the
+ * window to the bins holding them (bounded by those bins' smallest and largest items, so membership
+ * is decided by comparing values, exactly), until it holds at most MEDIAN_PICK items; those are copied
+ * and the middle ranks selected among them. */
+#define MEDIAN_BINS 4096
+#define MEDIAN_PICK 65536
+#define MEDIAN_LEVELS 8
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -813,10 +817,62 @@ static double select_kth(double *p, Py_ssize_t m, Py_ssize_t k) {
     return p[k];
 }
 
-/* The histogram bin of v; any value (a dormant node's, even NaN) gives a valid bin. */
+/* The histogram bin of v in a window starting at lo; monotone in v, and any v gives a valid bin. */
 static inline Py_ssize_t bin_of(double v, double lo, double scale) {
     double f = (v - lo) * scale;
     return !(f >= 0.0) ? 0 : f >= MEDIAN_BINS ? MEDIAN_BINS - 1 : (Py_ssize_t)f;
+}
+
+/* Ranks k1 ≤ k2 (counted over alive items) of x, all inside [lo, hi] with `below` alive items under lo
+ * and `inside` in it: their values in *v1, *v2; 0 when memory ran out. */
+static int middle_ranks(const double *x, const uint8_t *a, Py_ssize_t n, double lo, double hi, Py_ssize_t below,
+                        Py_ssize_t inside, Py_ssize_t k1, Py_ssize_t k2, double *v1, double *v2) {
+    Py_ssize_t hist[MEDIAN_BINS];
+    double bmin[MEDIAN_BINS], bmax[MEDIAN_BINS];
+    for (int level = 0; level < MEDIAN_LEVELS && inside > MEDIAN_PICK && lo < hi; level++) {
+        double scale = MEDIAN_BINS / (hi - lo);
+        if (!isfinite(scale)) break;
+        for (int b = 0; b < MEDIAN_BINS; b++) {
+            hist[b] = 0;
+            bmin[b] = INFINITY;
+            bmax[b] = -INFINITY;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            double v = x[i];
+            if (a[i] && v >= lo && v <= hi) {
+                Py_ssize_t b = bin_of(v, lo, scale);
+                hist[b]++;
+                bmin[b] = v < bmin[b] ? v : bmin[b];
+                bmax[b] = v > bmax[b] ? v : bmax[b];
+            }
+        }
+        Py_ssize_t b1 = 0, under = below;
+        while (under + hist[b1] <= k1) under += hist[b1++];
+        Py_ssize_t b2 = b1, upto = under + hist[b1];
+        while (upto <= k2) upto += hist[++b2];
+        /* bins are monotone in v: items of lower bins are below bmin[b1], of higher ones above bmax[b2] */
+        lo = bmin[b1];
+        hi = bmax[b2];
+        below = under;
+        inside = upto - under;
+    }
+    if (lo == hi) { /* every item of the window is equal */
+        *v1 = *v2 = lo;
+        return 1;
+    }
+    double *pick = malloc(inside * sizeof(double));
+    if (!pick) return 0;
+    Py_ssize_t j = 0;
+    for (Py_ssize_t i = 0; i < n && j < inside; i++)
+        if (a[i] && x[i] >= lo && x[i] <= hi) pick[j++] = x[i];
+    Py_ssize_t r1 = k1 - below;
+    *v1 = *v2 = select_kth(pick, inside, r1);
+    if (k2 != k1) { /* the next rank: the smallest item right of the r1-th */
+        *v2 = pick[r1 + 1];
+        for (Py_ssize_t r = r1 + 2; r < inside; r++) *v2 = pick[r] < *v2 ? pick[r] : *v2;
+    }
+    free(pick);
+    return 1;
 }
 
 static PyObject *median(PyObject *self, PyObject *args) {
@@ -834,9 +890,8 @@ static PyObject *median(PyObject *self, PyObject *args) {
     const double *x = xb.buf;
     const uint8_t *a = ab.buf;
     double lo = INFINITY, hi = -INFINITY, result = NAN;
-    Py_ssize_t count = 0, *hist = NULL;
+    Py_ssize_t count = 0;
     int handled = 1, nan = 0;
-    double *pick = NULL;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
         if (!a[i]) continue;
@@ -850,49 +905,14 @@ static PyObject *median(PyObject *self, PyObject *args) {
         result = NAN;
     } else if (isinf(lo) || isinf(hi)) {
         handled = 0;
-    } else if (lo == hi) {
-        result = count % 2 ? lo : (lo + lo) / 2.0; /* numpy's arithmetic, overflow included */
     } else {
         Py_ssize_t k1 = (count - 1) / 2, k2 = count / 2; /* the middle ranks (equal when count is odd) */
-        double scale = MEDIAN_BINS / (hi - lo);
-        hist = calloc(MEDIAN_BINS, sizeof(Py_ssize_t));
-        /* bins narrower than a few units in the last place would not sort values reliably: numpy */
-        int coarse = (hi - lo) / MEDIAN_BINS > 8 * DBL_EPSILON * fmax(fabs(lo), fabs(hi));
-        if (!hist || !isfinite(scale) || !coarse) {
+        double v1, v2;
+        if (middle_ranks(x, a, n, lo, hi, 0, count, k1, k2, &v1, &v2))
+            result = k1 == k2 ? v1 : (v1 + v2) / 2.0; /* numpy's arithmetic, overflow included */
+        else
             handled = 0;
-        } else {
-#define BIN(v) bin_of(v, lo, scale)
-            for (Py_ssize_t i = 0; i < n; i++) hist[BIN(x[i])] += a[i]; /* no branch on alive */
-            Py_ssize_t below = 0, b1 = 0;
-            while (below + hist[b1] <= k1) below += hist[b1++];
-            Py_ssize_t b2 = b1, upto = below + hist[b1];
-            while (upto <= k2) upto += hist[++b2];
-            Py_ssize_t m = upto - below; /* items in bins b1..b2 (those between are empty) */
-            if (!(pick = malloc(m * sizeof(double)))) {
-                handled = 0;
-            } else {
-                /* the middle bins' items: x in [lo + b1/scale, lo + (b2 + 1)/scale), tested by bin
-                 * index (the same rounding as the histogram) only for items near that window */
-                Py_ssize_t j = 0;
-                double near_lo = b1 == 0 ? -INFINITY : lo + (b1 - 1) / scale;
-                double near_hi = b2 == MEDIAN_BINS - 1 ? INFINITY : lo + (b2 + 2) / scale;
-                for (Py_ssize_t i = 0; i < n; i++) {
-                    double v = x[i];
-                    if (a[i] && v >= near_lo && v <= near_hi) {
-                        Py_ssize_t b = BIN(v);
-                        if (b >= b1 && b <= b2) pick[j++] = v;
-                    }
-                }
-                double v1 = select_kth(pick, m, k1 - below), v2 = v1;
-                if (k2 != k1) /* the next rank: the smallest item right of the k1-th */
-                    for (Py_ssize_t i = k1 - below + 1; i < m; i++) v2 = i == k1 - below + 1 || pick[i] < v2 ? pick[i] : v2;
-                result = k1 == k2 ? v1 : (v1 + v2) / 2.0;
-            }
-#undef BIN
-        }
     }
-    free(hist);
-    free(pick);
     Py_END_ALLOW_THREADS
     release(all, 2);
     if (!handled) Py_RETURN_NONE;

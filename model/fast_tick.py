@@ -221,8 +221,7 @@ class CompiledTick:
         """Re-converge ρ (build, slow tick): ``criticality.power_iterate`` with the compiled power step."""
         if iterations < 1:
             return 0.0
-        v = self.av[0]
-        v[:] = criticality.start_vector(st)
+        v = criticality.start_vector(st, out=self.av[0])
         return self._iterate(st, Wt, alpha, self._ret(ret), v, 1.0, iterations, tol)
 
     def solve_rho(self, st: State, Wt: sp.csr_matrix, alpha: float, ret: np.ndarray) -> float:
@@ -299,7 +298,10 @@ class CompiledTick:
         its q in both cases; none comes back.)
         """
         seen = self._leaves_seen
-        return seen is not None and seen[1] == tau and seen[0].shape == z.shape and np.array_equal(seen[0], z)
+        if seen is None or seen[1] != tau or seen[0].shape != z.shape:
+            return False
+        rows = 1 << 16  # compared in slices: no N×M temporary
+        return all(np.array_equal(seen[0][i : i + rows], z[i : i + rows]) for i in range(0, z.shape[0], rows))
 
     def _iterate(
         self,

@@ -61,9 +61,10 @@ def leaf_input(graph: Graph, st: State, params: Params, rng: np.random.Generator
     cp = params.coherence
     if cp.input == "phase":
         x = local_order(graph, st)
-    elif cp.input == "activation":
-        e_bar = st.E_sum / max(st.window_ticks, 1)
-        x = e_bar / (e_bar + cp.E_half)
+    elif cp.input == "activation":  # ē/(ē + E_half), with one temporary besides x
+        x = st.E_sum / max(st.window_ticks, 1)
+        den = x + cp.E_half
+        np.divide(x, den, out=x)
     elif cp.input_noise > 0:  # input + noise·ξ, in place (the same bits as adding the noise to a full array)
         x = rng.standard_normal(graph.n)
         x *= cp.input_noise

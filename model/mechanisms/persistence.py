@@ -267,15 +267,17 @@ def statistics(
     def fraction(count: int) -> float:
         return count / n_alive if any_alive else math.nan
 
-    short = np.maximum(0.0, 1.0 - r)
+    short = np.subtract(1.0, r)  # max(0, 1 − R), in place: one N-item temporary
+    np.maximum(short, 0.0, out=short)
     n_short = int(np.count_nonzero(short))
+    in_band = int(np.count_nonzero(r >= BAND[0])) - int(np.count_nonzero(r > BAND[1]))
     # Σ short² without BLAS: numpy's ddot wakes OpenBLAS threads that then busy-wait beside the model's
     loss = float(np.square(short, out=short).sum()) / n_alive if any_alive else math.nan
     return {
         "R_mean": mean(R_by_scale),
         "R_median": _median(r, st, median) if any_alive else math.nan,
         "R_frac_ge1": fraction(n_alive - n_short),
-        "R_frac_in_band": fraction(int(np.count_nonzero((r >= BAND[0]) & (r <= BAND[1])))),
+        "R_frac_in_band": fraction(in_band),
         "persistence_loss": loss,
         "dkl_mean": mean(dkl_by_scale),
         "pressure_mean": mean(pressure_by_scale),
