@@ -518,3 +518,15 @@ def test_ready_tables_are_validated_with_the_scenario(table: dict, needle: str) 
     with pytest.raises(ScenarioError, match="sweep") as err:
         parse_scenario(data, "criticality.toml")
     assert needle in str(err.value)
+
+
+def test_ctrl_c_while_the_fork_server_starts_is_delivered_not_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C that arrives while the pool's fork server starts waits and reaches the sweep after:
+    ignored there (as before), it was lost and the sweep ran to its end."""
+    from multiprocessing import forkserver
+
+    from analysis.sweep import execute
+
+    monkeypatch.setattr(forkserver, "ensure_running", lambda: os.kill(os.getpid(), signal.SIGINT))
+    with pytest.raises(KeyboardInterrupt):
+        execute._start_fork_server_deaf_to_ctrl_c()

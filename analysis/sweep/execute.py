@@ -239,22 +239,25 @@ def _mp_context() -> multiprocessing.context.BaseContext:
 
 
 def _start_fork_server_deaf_to_ctrl_c() -> None:
-    """Start the fork server with Ctrl-C ignored, a disposition it and every worker it forks inherit.
+    """Start the fork server with Ctrl-C blocked, a signal mask it and every worker it forks inherit.
 
     Ctrl-C at a terminal reaches the whole process group: the sweep's own process handles it (it
     ends the workers and says how to resume), while a server or worker still importing the model
-    would print a KeyboardInterrupt traceback. Ignoring it only while the server starts loses
-    nothing: that takes milliseconds (the imports then run in the server)."""
+    would print a KeyboardInterrupt traceback. The sweep's process blocks SIGINT only while it
+    starts the server and gets a Ctrl-C that came meanwhile as soon as it unblocks: a blocked
+    signal waits, where an ignored one (as this did before) is lost, and the sweep then ran on
+    to its end as if no one had pressed Ctrl-C. (A Ctrl-C that reaches another thread of the
+    sweep meanwhile is handled as usual: the disposition never changes.)"""
     from multiprocessing import forkserver
 
     if threading.current_thread() is not threading.main_thread():
         forkserver.ensure_running()
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         forkserver.ensure_running()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _outcome(fut: Future, procs: list[Any]) -> dict[str, Any]:
