@@ -42,7 +42,7 @@ from scipy import stats
 from scenarios.sweep_spec import SweepError
 
 from . import ablation, claims, temperature_analysis, thermo_analysis
-from .sweep.design import sobol_problem
+from .sweep.design import sobol_problem, varied_keys
 from .sweep.store import RUNS_FIXED, RUNS_TAIL
 
 SCENARIO_ANALYSES = (temperature_analysis, thermo_analysis)  # SPEC 7: temperature_sweep, thermodynamics
@@ -153,7 +153,7 @@ def analyze(out: Path) -> Report:
     if (out / "summary.json").is_file() and not (out / "runs.csv").exists():
         return analyze_run(out)
     runs, spec = load(out)
-    varied = [p for p in dict.fromkeys([*spec["grid"], *spec["ranges"]]) if p in runs.columns]
+    varied = [p for p in varied_keys(spec) if p in runs.columns]
     ok = runs[runs["status"] == "ok"]
     metrics = metric_columns(ok, varied)
     report = Report(out, len(runs), len(ok), len(runs) - len(ok), varied, metrics)

@@ -16,6 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from .sweep.design import varied_keys
+
 
 def sweep_spec(directory: Path) -> dict[str, Any]:
     """The sweep's ``spec.json`` (grid, ranges, replicates, common_seeds …); empty for a run directory."""
@@ -41,8 +43,7 @@ def figure(rows: int, cols: int, width: float, height: float) -> tuple[Any, Any]
 
 def pair_keys(spec: dict[str, Any], by: str) -> list[str]:
     """What matches two runs that differ only in ``by``: the replicate, the seed and every other varied parameter."""
-    varied = dict.fromkeys([*spec.get("grid", {}), *spec.get("ranges", {})])
-    return ["replicate", "seed", *[k for k in varied if k != by]]
+    return ["replicate", "seed", *[k for k in varied_keys(spec) if k != by]]
 
 
 def matched_runs(ok: pd.DataFrame, by: str, a: Any, b: Any, keys: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import i0e, i1e
 
+from .sweep.design import varied_keys
+
 COLUMNS = {
     "order": "phase.order_mean",
     "E_phase": "phase.E_phase_mean",
@@ -33,8 +35,7 @@ COLUMNS = {
 
 def applies(runs: pd.DataFrame, spec: dict[str, Any]) -> bool:
     """A sweep over phase.T alone, of runs with the phase metrics."""
-    varied = [*spec.get("grid", {}), *spec.get("ranges", {})]
-    return varied == ["phase.T"] and all(c in runs.columns for c in COLUMNS.values())
+    return varied_keys(spec) == ["phase.T"] and all(c in runs.columns for c in COLUMNS.values())
 
 
 def tree_alignment(T: np.ndarray, coupling: float) -> np.ndarray:

@@ -19,6 +19,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from .sweep.design import varied_keys
+
 KEY = "thermo.switch_ticks"
 ESTIMATORS = {
     "jarzynski_forward": "Jarzynski forward",
@@ -30,8 +32,7 @@ ESTIMATORS = {
 
 def applies(runs: pd.DataFrame, spec: dict[str, Any]) -> bool:
     """A sweep over thermo.switch_ticks alone, of runs with the thermo.* summary."""
-    varied = [*spec.get("grid", {}), *spec.get("ranges", {})]
-    return varied == [KEY] and "thermo.dissipated_work" in runs.columns
+    return varied_keys(spec) == [KEY] and "thermo.dissipated_work" in runs.columns
 
 
 def report(out: Path, runs: pd.DataFrame, spec: dict[str, Any]) -> tuple[list[Path], list[str]]:

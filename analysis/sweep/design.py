@@ -149,6 +149,11 @@ def _load(scenario: str | Path) -> Scenario:
         raise SweepError(str(exc)) from None
 
 
+def varied_keys(spec: dict[str, Any]) -> list[str]:
+    """The parameters a stored sweep spec varies: its grid keys, then its range keys (a key is in one only)."""
+    return list(dict.fromkeys([*spec.get("grid", {}), *spec.get("ranges", {})]))
+
+
 def design_points(spec: SweepSpec) -> list[dict[str, Any]]:
     """The parameter points of the design in a fixed order: grid (first key slowest) × sampled points."""
     grid = [dict(zip(spec.grid, combo, strict=True)) for combo in itertools.product(*spec.grid.values())]
