@@ -278,7 +278,10 @@ class CompiledTick:
         g = graph
         kernels.observe(g.level_start, g.first_child, g.n_children, alive, st.w, st.z, st.q, st.q.shape[1], ep.tau,
                         leaves, self.neg_entropy)  # fmt: skip
-        self._leaves_seen = (st.z.copy(), ep.tau) if softmax else None if sampled else self._leaves_seen
+        if softmax:
+            self._leaves_seen = (st.z.copy(), ep.tau)
+        elif sampled:  # the leaves' q are samples now: the next exact observation recomputes them
+            self._leaves_seen = None
         first = persistence.first_measurement(st, st.alive, slow_tick_index)
         kernels.persist(
             g.level_start, g.parent, g.first_child, g.n_children, alive, st.q, st.theta, st.dkl, st.received_sum,

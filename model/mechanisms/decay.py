@@ -29,7 +29,12 @@ def base_retention(st: State, delta_E: float, dt: float, resistance_on: bool) ->
         return np.exp(-delta_E * dt * st.m_E / st.r_res)
     # without resistance ret0 depends on the type alone: one exponential per type, then a gather
     # (the same bits as exp per node; an N-node exp pass was a fifth of the fast tick at N = 10⁶)
-    return np.exp(-delta_E * dt * M_E_BY_TYPE)[st.node_type]
+    return type_table(delta_E, dt)[st.node_type]
+
+
+def type_table(delta_E: float, dt: float) -> np.ndarray:
+    """ret0 of each node type (index as in ``NODE_TYPES``) at δ_E, without resistance."""
+    return np.exp(-delta_E * dt * M_E_BY_TYPE)
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,7 @@ def type_retention(st: State, p: Params, chosen: np.ndarray | None) -> TypeReten
     (resistance on, or nodes consolidated this tick): then use ``retention``."""
     if p.resistance.enabled or (chosen is not None and chosen.size):
         return None
-    return TypeRetention(np.exp(-st.delta_E * p.clock.dt_fast * M_E_BY_TYPE), st.node_type)
+    return TypeRetention(type_table(st.delta_E, p.clock.dt_fast), st.node_type)
 
 
 def consolidated_retention(ret0: np.ndarray, c: np.ndarray, max_retention: float) -> np.ndarray:
