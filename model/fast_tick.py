@@ -95,6 +95,10 @@ def reverse_edges(graph: Graph) -> np.ndarray:
 class NumpyTick:
     """The reference: each mechanism as written in its module."""
 
+    # Whether the last slow-tick pass vouched that every state value it wrote is finite (so the model
+    # may skip its own check of those arrays): the reference never does, the model checks after it.
+    wrote_finite = False
+
     def __call__(self, st: State, Wt: sp.csr_matrix, p: Params, ret: np.ndarray) -> TickTotals:
         prev_total = float(st.E.sum())
         injected = spreading.inject(st)
@@ -172,6 +176,7 @@ class CompiledTick:
         self.neg_entropy: np.ndarray | None = None  # Σ q ln q per node, kept by observe for persist's D_KL
         self._reverse: np.ndarray | None = None  # reverse_edges(graph), made at the first slow tick
         self.ret_table = np.zeros(kernels.RET_TYPES)  # retention by type, as the kernels index it
+        self.wrote_finite = False  # the last slow-tick pass wrote only finite values (its kernels say so)
 
     def retention(self, st: State, p: Params, chosen: np.ndarray | None) -> decay.TypeRetention | np.ndarray:
         """4.4's retention this tick: by type where that is all it depends on (no per-node array made)."""
@@ -244,7 +249,7 @@ class CompiledTick:
         x, out = self.av  # scratch: the power vector is rebuilt after the slow tick
         if self._reverse is None:
             self._reverse = reverse_edges(graph)
-        kernels.slow_weights(
+        self.wrote_finite = kernels.slow_weights(
             Wt.indptr, Wt.indices, st.W, st.w, st.node_type, factor, st.E_sum, st.window_ticks,
             lp.E_ref, lp.eta_W, lp.eta_w, lp.W_max, lp.budget, hebbian, lp.scaling, x, out, self.weight_sums,
             self._reverse,
@@ -256,7 +261,7 @@ class CompiledTick:
         """5.3 after the inputs (``coherence.leaf_input``): forward, adjoint and γ step compiled, one pass per depth."""
         x = coherence.leaf_input(graph, st, p, rng)
         g, cp = graph, p.coherence
-        kernels.coherence(
+        self.wrote_finite = kernels.coherence(
             g.level_start, g.parent, g.first_child, g.n_children, st.alive.view(np.uint8), st.w, x,
             st.gamma, st.C, st.g, st.lam, self.av[0], cp.target, cp.eta,
         )  # fmt: skip
@@ -276,21 +281,22 @@ class CompiledTick:
         if self.neg_entropy is None:
             self.neg_entropy = np.zeros(graph.n)
         g = graph
-        kernels.observe(g.level_start, g.first_child, g.n_children, alive, st.w, st.z, st.q, st.q.shape[1], ep.tau,
-                        leaves, self.neg_entropy)  # fmt: skip
+        observed = kernels.observe(g.level_start, g.first_child, g.n_children, alive, st.w, st.z, st.q,
+                                   st.q.shape[1], ep.tau, leaves, self.neg_entropy)  # fmt: skip
         if softmax:
             self._leaves_seen = (st.z.copy(), ep.tau)
         elif sampled:  # the leaves' q are samples now: the next exact observation recomputes them
             self._leaves_seen = None
         first = persistence.first_measurement(st, st.alive, slow_tick_index)
-        kernels.persist(
+        persisted = kernels.persist(
             g.level_start, g.parent, g.first_child, g.n_children, alive, st.q, st.theta, st.dkl, st.received_sum,
             st.income, st.baseline, st.R, st.pressure, st.q.shape[1], st.window_ticks, first,
             pp.income_ema, pp.baseline_ema, pp.baseline == "scale", pp.surplus, pp.coupling, pp.beta, pp.eta, pp.kappa,
             self.neg_entropy,
         )  # fmt: skip
+        self.wrote_finite = observed and persisted  # survival writes only alive flags and zeros
         died = persistence.survival(st, p, st.alive, slow_tick_index)
-        return persistence.statistics(graph, st, died, kernels.median)
+        return persistence.statistics(graph, st, died, kernels.median, kernels.shortfall)
 
     def _leaves_hold(self, z: np.ndarray, tau: float) -> bool:
         """True when the alive leaves' q already hold softmax(z/τ): this engine computed them from the

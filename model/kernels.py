@@ -20,7 +20,14 @@ and the slow tick's:
     observe, persist     5.4 reality (and its Σ q ln q) bottom-up; income, baseline, D_KL, R, pressure,
                          θ top-down
     level_sums           alive count and sums per depth, in node order (the bits of np.bincount)
-    median               np.median over alive nodes from a histogram: three passes, no copy
+    median               np.median over alive nodes: one pass over a window of values guessed from a
+                         sample (narrowing histograms where the guess misses), no copy of the array
+    shortfall            persistence's counts below 1 and in the band, and Σ relu(1 − R)², in one pass
+
+The slow passes return whether every state value they wrote is finite; where they say so the model
+skips its own finiteness pass over those arrays (it cost as much as a compiled pass). Rows of M = 4
+categories run four numbers at a time (AVX2 with glibc's libmvec) where the CPU and build allow:
+``vector_maths()``.
 
 Results do not depend on the number of threads: rows are computed alone and every total is
 summed per fixed block of ``BLOCK`` rows, then over the blocks in order (or serially in node
@@ -52,7 +59,7 @@ if not any(v in os.environ for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", 
 # The calls this module makes, as _fastcore.c numbers them: a build older than its source (a pull
 # without `pip install -e .`, which ./dev.sh reruns when the source changes) is set aside, with a
 # warning, instead of failing inside a tick.
-API_VERSION = 2
+API_VERSION = 3
 
 try:
     from . import _fastcore
@@ -103,6 +110,21 @@ def min_rows() -> int:
     return _fastcore.get_min_rows() if _fastcore is not None else 0
 
 
+def vector_maths() -> bool:
+    """True when persistence's rows of M = 4 run four numbers at a time (AVX2 and glibc's libmvec)."""
+    if _fastcore is None:
+        return False
+    on = _fastcore.set_simd(True)
+    _fastcore.set_simd(on)
+    return bool(on)
+
+
+def set_vector_maths(on: bool) -> bool:
+    """Use the four-number path where the CPU and build have it (``on``), or the scalar one; returns
+    whether it was on. The two agree to a few ulp (libmvec's exp and log against glibc's)."""
+    return bool(_fastcore.set_simd(bool(on))) if _fastcore is not None else False
+
+
 def threads_for(rows: int) -> int:
     """Threads a compiled pass over ``rows`` nodes runs on (1: serial, no parallel region)."""
     return _fastcore.threads_for(int(rows)) if _fastcore is not None else 1
@@ -122,4 +144,5 @@ if _fastcore is not None:
     persist = _fastcore.persist
     level_sums = _fastcore.level_sums
     median = _fastcore.median
+    shortfall = _fastcore.shortfall
     coherence = _fastcore.coherence

@@ -294,17 +294,23 @@ class CoherenceModel(mesa.Model):
         p, st, g = self.params, self.state, self.graph
         self.slow_ticks += 1
         adam = p.learning.enabled and p.learning.rule == "adam"
+        # Each check is skipped where the engine's pass vouched that every value it wrote is finite
+        # (``wrote_finite``): the arrays were finite before, so they still are, and a pass over them
+        # (about 8 ms of a slow tick at N = 10⁶) is saved. A mechanism that is off vouches for nothing.
         self._removed_W = self._core.weights(g, st, p, self.Wt, p.clock.dt_slow, p.learning.enabled and not adam)
-        self._check("weight decay and Hebbian learning (SPEC 5.1–5.2)", "W", "w")
+        self._check("weight decay and Hebbian learning (SPEC 5.1–5.2)", "W", "w", vouched=self._core.wrote_finite)
         if adam:  # SPEC 6: Hebbian signal through Adam, with the defenses
             plasticity_learn(self, weights.window_mean(st))
             self._check("Adam learning (SPEC 6)", "W", "w")
         slow: dict[str, Any] = {}
         slow.update(self._slow_hook_coherence())
-        self._check("coherence backpropagation (SPEC 5.3)", "C", "gamma", "g", "lam")
+        vouched = p.coherence.enabled and self._core.wrote_finite
+        self._check("coherence backpropagation (SPEC 5.3)", "C", "gamma", "g", "lam", vouched=vouched)
         slow.update(self._slow_hook_persistence())
         # every array the slow tick writes has now been checked, each after the mechanism that writes it
-        self._check("persistence (SPEC 5.4)", "q", "theta", "dkl", "R", "pressure", "income", "baseline")
+        vouched = p.persistence.enabled and self._core.wrote_finite
+        written = ("q", "theta", "dkl", "R", "pressure", "income", "baseline")
+        self._check("persistence (SPEC 5.4)", *written, vouched=vouched)
         self._estimate_rho(solve=np.count_nonzero(st.alive) != self._alive_at_solve)  # deaths change the operator
         self._last_slow = slow
         self.recorder.slow_update(st, slow)
@@ -314,8 +320,11 @@ class CoherenceModel(mesa.Model):
         st.received_sum[:] = 0.0
         st.window_ticks = 0
 
-    def _check(self, mechanism: str, *names: str) -> None:
-        """Stop the run if ``mechanism`` left any of the named state arrays NaN or infinite."""
+    def _check(self, mechanism: str, *names: str, vouched: bool = False) -> None:
+        """Stop the run if ``mechanism`` left any of the named state arrays NaN or infinite (unless its
+        compiled pass ``vouched`` for every value it wrote)."""
+        if vouched:
+            return
         for name in names:
             if not all_finite(getattr(self.state, name)):
                 self._fail(mechanism, name)

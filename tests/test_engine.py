@@ -44,6 +44,12 @@ CASES: dict[str, tuple[str | None, dict[str, Any], int]] = {
         {"environment.samples": 20, "persistence.baseline": "self", "persistence.coupling": 0.8},
         300,
     ),
+    # M = 3: the compiled persistence takes its scalar path (the four-lane one needs M = 4)
+    "persistence with three categories, survival": (
+        "persistence",
+        {"environment.categories": 3, "persistence.survival": True, "persistence.grace": 3, "persistence.patience": 2},
+        200,
+    ),
     "learning off, survival with a short grace": (
         "persistence",
         {"learning.enabled": False, "persistence.survival": True, "persistence.grace": 3, "persistence.patience": 2},
@@ -368,6 +374,90 @@ def test_the_compiled_median_on_a_large_skewed_sample_and_with_nan() -> None:
     x = rng.normal(size=1000)
     x[7] = math.nan
     assert math.isnan(kernels.median(x, np.ones(1000, np.uint8)))
+
+
+def test_the_compiled_median_from_a_sampled_window_and_where_the_sample_misses() -> None:
+    """Past 65,536 items the median comes from one pass over a window guessed from a sample of
+    4,096 evenly spaced items; a guess that misses falls back to the histograms, same value."""
+    rng = np.random.default_rng(3)
+    n = 300_000
+    spaced = (np.arange(4096) * n / 4096).astype(np.int64)  # where the sample looks
+    cases = {"smooth": rng.normal(1.0, 0.3, n), "ties": rng.integers(0, 5, n) * 0.5}
+    fooled = rng.normal(size=n)
+    fooled[spaced] = 1e6  # every sampled item is an outlier: the window misses the middle
+    cases["fooled"] = fooled
+    for name, x in cases.items():
+        for alive in (np.ones(n, bool), rng.random(n) < 0.7):
+            dead = x.copy()
+            dead[~alive] = math.nan  # dormant values must not matter, even NaN
+            assert kernels.median(dead, alive.view(np.uint8)) == np.median(x[alive]), name
+    x = rng.normal(size=n)
+    x[123] = math.inf  # an alive infinity: left to np.median
+    assert kernels.median(x, np.ones(n, np.uint8)) is None
+    x[123] = math.nan
+    assert math.isnan(kernels.median(x, np.ones(n, np.uint8)))
+
+
+def test_the_compiled_shortfall_is_the_numpy_formula() -> None:
+    """persistence.statistics' counts below 1 and in [0.5, 2] and Σ relu(1 − R)², over alive nodes."""
+    from model.mechanisms.persistence import BAND, _shortfall
+
+    rng = np.random.default_rng(4)
+    r = rng.lognormal(0.0, 0.8, 100_003)
+    r[:5] = (1.0, 0.5, 2.0, 0.0, math.inf)  # the edges of each count
+    alive = rng.random(r.size) < 0.8
+    alive[:5] = True
+    dead = np.where(alive, r, math.nan)
+    n_short, in_band, squares = kernels.shortfall(dead, alive.view(np.uint8), *BAND)
+    want = _shortfall(r[alive])
+    assert (n_short, in_band) == want[:2]
+    assert squares == pytest.approx(want[2], rel=1e-12)
+    dead[7] = math.nan
+    alive[7] = True
+    assert kernels.shortfall(dead, alive.view(np.uint8), *BAND) is None  # numpy's formula says what NaN gives
+
+
+@pytest.mark.skipif(not kernels.vector_maths(), reason="no AVX2 or libmvec here: only the scalar path is built")
+def test_the_four_lane_persistence_agrees_with_the_scalar_path() -> None:
+    """Rows of M = 4 run four numbers at a time; the scalar path is the same arithmetic with glibc's
+    exp and log, which libmvec's match to a few ulp. Dormant nodes mix both paths within a depth."""
+    params = {"persistence.survival": True, "persistence.grace": 3, "persistence.patience": 2}
+    runs = []
+    try:
+        for on in (False, True):
+            kernels.set_vector_maths(on)
+            m = CoherenceModel(load_scenario("persistence"), params=params, seed=9, engine="compiled")
+            m.run(300)
+            runs.append(m)
+    finally:
+        kernels.set_vector_maths(True)
+    scalar, lanes = runs
+    assert 0 < lanes.state.alive.sum() < lanes.graph.n, "the case must mix dormant and alive nodes"
+    for name in ("q", "theta", "dkl", "income", "baseline", "R", "pressure"):
+        a, b = getattr(scalar.state, name), getattr(lanes.state, name)
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-15, err_msg=f"state.{name}")
+    assert np.array_equal(scalar.state.alive, lanes.state.alive)
+
+
+@pytest.mark.parametrize(
+    ("poison", "named"),
+    [("w", "weight decay .* 'w'"), ("gamma", "coherence .* 'C'"), ("theta", "persistence .* 'theta'"),
+     ("income", "persistence .* 'income'")],
+)  # fmt: skip
+def test_a_slow_pass_that_writes_a_non_finite_value_says_so_and_the_check_names_it(poison: str, named: str) -> None:
+    """The compiled slow passes vouch for what they write, so that the model skips its own check;
+    a NaN they read and propagate makes them say so, and the model's check then names the array
+    (C for a NaN γ: the forward pass spreads it to C, checked first)."""
+    from model.model import SimulationError
+
+    params = {"graph.n_nodes": 2000, "load.rate": 20.0, "coherence.enabled": True, "persistence.enabled": True,
+              "clock.dt_slow": 5}  # fmt: skip
+    m = CoherenceModel(params=params, seed=2, engine="compiled")
+    m.run(5)  # the first slow tick: the income EMA starts at its measurement
+    assert m._core.wrote_finite, "a healthy slow tick vouches for what it wrote"
+    getattr(m.state, poison).flat[5 * m.state.q.shape[1] if poison == "theta" else 5] = math.nan  # node 5: internal
+    with pytest.raises(SimulationError, match=rf"tick 10 .*{named} NaN"):
+        m.run(5)
 
 
 def test_retention_by_type_is_the_per_node_retention(restore_threads: None) -> None:

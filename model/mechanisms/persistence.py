@@ -248,18 +248,25 @@ def survival(st: State, params: Params, alive: np.ndarray, slow_tick_index: int)
 
 
 def statistics(
-    graph: Graph, st: State, died: np.ndarray, median: Callable[[np.ndarray, np.ndarray], float | None] | None = None
+    graph: Graph,
+    st: State,
+    died: np.ndarray,
+    median: Callable[[np.ndarray, np.ndarray], float | None] | None = None,
+    shortfall: Callable[[np.ndarray, np.ndarray, float, float], tuple[int, int, float] | None] | None = None,
 ) -> dict[str, Any]:
     """The returned statistics of ``persistence_slow_tick``, over the nodes alive now.
 
-    ``median(R, alive)`` may give the median of R over alive nodes faster (the compiled engine's),
-    or None to leave it to ``np.median``.
+    The compiled engine passes faster equivalents, each answering None to leave it to numpy:
+    ``median(R, alive)``, the median of R over alive nodes; ``shortfall(R, alive, lo, hi)``, the
+    alive counts with R < 1 and with R in [lo, hi], and Σ relu(1 − R)² over them.
     """
     alive = st.alive
     counts, (R_by_scale, dkl_by_scale, pressure_by_scale) = scale_means(graph, alive, st.R, st.dkl, st.pressure)
     n_alive = int(counts.sum())
-    r = st.R if n_alive == graph.n else st.R[alive]
     any_alive = n_alive > 0
+
+    def alive_R() -> np.ndarray:  # a copy only when some node is dormant, and only for numpy's formulas
+        return st.R if n_alive == graph.n else st.R[alive]
 
     def mean(by_scale: np.ndarray) -> float:  # over all alive nodes, from the per-scale means
         return float(np.nansum(by_scale * counts) / n_alive) if any_alive else math.nan
@@ -267,15 +274,12 @@ def statistics(
     def fraction(count: int) -> float:
         return count / n_alive if any_alive else math.nan
 
-    short = np.subtract(1.0, r)  # max(0, 1 − R), in place: one N-item temporary
-    np.maximum(short, 0.0, out=short)
-    n_short = int(np.count_nonzero(short))
-    in_band = int(np.count_nonzero(r >= BAND[0])) - int(np.count_nonzero(r > BAND[1]))
-    # Σ short² without BLAS: numpy's ddot wakes OpenBLAS threads that then busy-wait beside the model's
-    loss = float(np.square(short, out=short).sum()) / n_alive if any_alive else math.nan
+    fast = shortfall(st.R, alive.view(np.uint8), *BAND) if shortfall is not None else None
+    n_short, in_band, squares = fast if fast is not None else _shortfall(alive_R())
+    loss = squares / n_alive if any_alive else math.nan
     return {
         "R_mean": mean(R_by_scale),
-        "R_median": _median(r, st, median) if any_alive else math.nan,
+        "R_median": _median(st, median, alive_R) if any_alive else math.nan,
         "R_frac_ge1": fraction(n_alive - n_short),
         "R_frac_in_band": fraction(in_band),
         "persistence_loss": loss,
@@ -290,7 +294,19 @@ def statistics(
     }
 
 
-def _median(r: np.ndarray, st: State, fast: Callable[[np.ndarray, np.ndarray], float | None] | None) -> float:
-    """np.median of R over the alive nodes (``r``), from ``fast`` where it answers."""
+def _shortfall(r: np.ndarray) -> tuple[int, int, float]:
+    """(items with r < 1, items with r in BAND, Σ max(0, 1 − r)²) of the alive R values ``r``."""
+    short = np.subtract(1.0, r)  # max(0, 1 − R), in place: one N-item temporary
+    np.maximum(short, 0.0, out=short)
+    n_short = int(np.count_nonzero(short))
+    in_band = int(np.count_nonzero(r >= BAND[0])) - int(np.count_nonzero(r > BAND[1]))
+    # Σ short² without BLAS: numpy's ddot wakes OpenBLAS threads that then busy-wait beside the model's
+    return n_short, in_band, float(np.square(short, out=short).sum())
+
+
+def _median(
+    st: State, fast: Callable[[np.ndarray, np.ndarray], float | None] | None, alive_R: Callable[[], np.ndarray]
+) -> float:
+    """np.median of R over the alive nodes, from ``fast`` where it answers."""
     got = fast(st.R, st.alive.view(np.uint8)) if fast is not None else None
-    return float(np.median(r)) if got is None else got
+    return float(np.median(alive_R())) if got is None else got
