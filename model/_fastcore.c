@@ -22,7 +22,7 @@
 
 #define BLOCK 4096
 /* The calling conventions of this module, checked by model/kernels.py: bump on any change of a signature. */
-#define API_VERSION 3
+#define API_VERSION 4
 
 /* Threads only where they pay (SPEC 11). A parallel region costs a wake-up of the other threads
  * and, on a machine where another process keeps a core busy, a wait for the thread that lost its
@@ -401,17 +401,24 @@ static PyObject *slow_weights(PyObject *self, PyObject *args) {
             p[4 * blk + 2] = Wa;
             p[4 * blk + 3] = wa;
         }
-        if (learn && scaling && rev) {  /* each source's outgoing sum, gathered from its reverse edges */
+        if (learn && scaling && rev) {
+            /* each source's outgoing sum, gathered from its reverse edges, then, over budget, the same
+             * edges scaled while their lines are still in the cache: each edge is read and written by its
+             * source's row alone, so the threads never touch the same value */
 #pragma omp for schedule(dynamic, 1)
             for (Py_ssize_t blk = 0; blk < nb; blk++) {
                 Py_ssize_t lo = blk * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
                 for (Py_ssize_t j = lo; j < hi; j++) {
                     double o = 0.0;
                     for (int32_t k = ip[j]; k < ip[j + 1]; k++) {
-                        if (k + AHEAD < nnz) __builtin_prefetch(W + rev[k + AHEAD]);
+                        if (k + AHEAD < nnz) __builtin_prefetch(W + rev[k + AHEAD], 1);
                         o += W[rev[k]];
                     }
                     out[j] = o;
+                    if (o > budget) {
+                        double shrink = budget / o;
+                        for (int32_t k = ip[j]; k < ip[j + 1]; k++) W[rev[k]] *= shrink;
+                    }
                 }
             }
         } else if (learn && scaling) {
@@ -421,7 +428,7 @@ static PyObject *slow_weights(PyObject *self, PyObject *args) {
                 for (Py_ssize_t k = 0; k < nnz; k++) out[ix[k]] += W[k];
             }
         }
-        if (learn && scaling) {
+        if (learn && scaling && !rev) {
 #pragma omp for schedule(dynamic, 1)
             for (Py_ssize_t blk = 0; blk < nb; blk++) {
                 Py_ssize_t lo = blk * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
@@ -499,12 +506,33 @@ static inline void transpose4(__m256d *r0, __m256d *r1, __m256d *r2, __m256d *r3
     *r2 = _mm256_permute2f128_pd(t0, t2, 0x31);
     *r3 = _mm256_permute2f128_pd(t1, t3, 0x31);
 }
+__m256d _ZGVdN4v_tanh(__m256d x) __attribute__((weak)); /* libmvec from glibc 2.35 */
 #pragma GCC pop_options
 #else
 #define HAVE_SIMD4 0
 #endif
 
 static int simd4 = 0; /* the CPU runs the four-lane path (set at import) */
+
+#if HAVE_SIMD4
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+static int tanh4_lanes(const double *x, double *out) {
+    _mm256_storeu_pd(out, _ZGVdN4v_tanh(_mm256_loadu_pd(x)));
+    return 1;
+}
+#pragma GCC pop_options
+#endif
+
+/* out[0..4) = tanh(x[0..4)) with one vector tanh where there is one (then 1), else nothing done (0). */
+static inline int tanh4(const double *x, double *out) {
+#if HAVE_SIMD4
+    if (simd4 && _ZGVdN4v_tanh) return tanh4_lanes(x, out);
+#endif
+    (void)x;
+    (void)out;
+    return 0;
+}
 
 static inline double neg_entropy(const double *q, Py_ssize_t M) {
 #if HAVE_SIMD4
@@ -834,13 +862,26 @@ static PyObject *persist(PyObject *self, PyObject *args) {
     return PyBool_FromLong(!bad);
 }
 
-/* coherence(level_start, parent, first_child, n_children, alive, w, x, gamma, C, g, lam, child_weight, target, eta)
- * Coherence backpropagation (5.3) after the inputs x: forward bottom-up (g, C and Σ w over alive children),
- * the adjoint λ top-down from the current γ, then the γ step of internal nodes; one pass per depth.
- * Returns True when every C, g, λ and γ it wrote is finite. */
+/* A live-tree leaf's coherence input: x itself (already clipped), or with E_half > 0, x being the window sum
+ * E_sum, ē/(ē + E_half) clipped to [0.1, 0.99] with ē = E_sum/per_tick: coherence.leaf_input's
+ * "activation", the same operations, computed only where used (no N-item array). */
+static inline double leaf_input(double x, double per_tick, double E_half) {
+    if (E_half > 0.0) {
+        double e = x / per_tick;
+        x = e / (e + E_half);
+        x = x < 0.1 ? 0.1 : x > 0.99 ? 0.99 : x;
+    }
+    return x;
+}
+
+/* coherence(level_start, parent, first_child, n_children, alive, w, x, gamma, C, g, lam, child_weight, target, eta,
+ *           per_tick, E_half)
+ * Coherence backpropagation (5.3) after the inputs x (see leaf_input): forward bottom-up (g, C and Σ w over
+ * alive children), the adjoint λ top-down from the current γ, then the γ step of internal nodes; one pass
+ * per depth. Returns True when every C, g, λ and γ it wrote is finite. */
 static PyObject *coherence(PyObject *self, PyObject *args) {
     Bufs B = {.n = 0};
-    if (!arg_count(args, 14, "coherence")) return NULL;
+    if (!arg_count(args, 16, "coherence")) return NULL;
     Py_ssize_t L = PyObject_Length(PyTuple_GET_ITEM(args, 0)) - 1, n = PyObject_Length(PyTuple_GET_ITEM(args, 4));
     if (!tree_sizes(L, n, 1)) return NULL;
     const int64_t *ls = arg_buf(&B, args, 0, "level_start", 8, L + 1, 0);
@@ -856,6 +897,7 @@ static PyObject *coherence(PyObject *self, PyObject *args) {
     double *lam = g ? arg_buf(&B, args, 10, "lam", 8, n, 1) : NULL;
     double *cw = lam ? arg_buf(&B, args, 11, "child_weight", 8, n, 1) : NULL;
     double target = arg_double(args, 12), eta = arg_double(args, 13);
+    double per_tick = arg_double(args, 14), E_half = arg_double(args, 15);
     if (!cw || PyErr_Occurred() || !ends_at(ls, L, n)) {
         bufs_release(&B);
         return NULL;
@@ -865,20 +907,34 @@ static PyObject *coherence(PyObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        for (Py_ssize_t d = L - 1; d >= 0; d--) { /* forward, bottom-up */
-#pragma omp for schedule(dynamic, 1024) reduction(| : bad)
-            for (Py_ssize_t i = ls[d]; i < ls[d + 1]; i++) {
-                double num = 0.0, den = 0.0;
-                for (int64_t c = fc[i]; c < fc[i] + nc[i]; c++) {
-                    double lw = a[c] ? w[c] : 0.0;
-                    num += lw * C[c];
-                    den += lw;
+        for (Py_ssize_t d = L - 1; d >= 0; d--) { /* forward, bottom-up, four nodes at a time */
+            Py_ssize_t lo = ls[d], hi = ls[d + 1];
+#pragma omp for schedule(dynamic, 256) reduction(| : bad)
+            for (Py_ssize_t k = 0; k < (hi - lo + 3) / 4; k++) {
+                Py_ssize_t i0 = lo + 4 * k, m = i0 + 4 < hi ? 4 : hi - i0;
+                double arg[4];
+                int all_inner = m == 4; /* four nodes with alive children: one vector tanh */
+                for (Py_ssize_t j = 0; j < m; j++) {
+                    Py_ssize_t i = i0 + j;
+                    double num = 0.0, den = 0.0;
+                    for (int64_t c = fc[i]; c < fc[i] + nc[i]; c++) {
+                        double lw = a[c] ? w[c] : 0.0;
+                        num += lw * C[c];
+                        den += lw;
+                    }
+                    den = a[i] ? den : 0.0;
+                    g[i] = den > 0.0 ? num / den : 0.0;
+                    cw[i] = den;
+                    arg[j] = gam[i] * g[i];
+                    if (!(den > 0.0)) {
+                        C[i] = a[i] ? leaf_input(x[i], per_tick, E_half) : 0.0;
+                        all_inner = 0;
+                    }
                 }
-                den = a[i] ? den : 0.0;
-                g[i] = den > 0.0 ? num / den : 0.0;
-                C[i] = den > 0.0 ? tanh(gam[i] * g[i]) : a[i] ? x[i] : 0.0;
-                cw[i] = den;
-                bad |= NOT_FINITE(g[i]) | NOT_FINITE(C[i]);
+                if (!(all_inner && tanh4(arg, C + i0)))
+                    for (Py_ssize_t j = 0; j < m; j++)
+                        if (cw[i0 + j] > 0.0) C[i0 + j] = tanh(arg[j]);
+                for (Py_ssize_t j = 0; j < m; j++) bad |= NOT_FINITE(g[i0 + j]) | NOT_FINITE(C[i0 + j]);
             }
         }
 #pragma omp single
@@ -1069,9 +1125,10 @@ static int middle_ranks(const double *x, const uint8_t *a, Py_ssize_t n, double 
     return 1;
 }
 
-/* A guess at a window of values holding the middle ranks: the ranks m/2 ± 2√m of a systematic sample of
- * m ≤ MEDIAN_SAMPLE alive items (the middle ± 4 standard errors of a random sample's). 0 when the sample
- * is too small. Only speed depends on the guess: window_ranks checks it. */
+/* A guess at a window of values [lo, hi] holding the middle ranks: the ranks m/2 ± 2√m of a systematic
+ * sample of m ≤ MEDIAN_SAMPLE alive items (the middle ± 4 standard errors of a random sample's); lo = hi
+ * when the sample's middle is one repeated value. 0 when the sample is too small. Only speed depends on
+ * the guess: window_median checks it. */
 #define MEDIAN_SAMPLE 4096
 static int sampled_window(const double *x, const uint8_t *a, Py_ssize_t n, double *lo, double *hi) {
     double s[MEDIAN_SAMPLE];
@@ -1084,37 +1141,72 @@ static int sampled_window(const double *x, const uint8_t *a, Py_ssize_t n, doubl
     Py_ssize_t half = (Py_ssize_t)(2.0 * sqrt((double)m)) + 1;
     *lo = select_kth(s, m, m / 2 - half);
     *hi = select_kth(s, m, m / 2 + half);
-    return *lo < *hi;
+    return 1;
 }
 
-/* The median of the alive items of x (np.median's value) from one pass over x: the alive count and the
- * items inside a window guessed by sampled_window, copied branch-free, among which the middle ranks are
- * selected. 0 (nothing found: the caller takes the general path) when an alive item is not finite, none
- * is alive, or the window does not hold both middle ranks or holds more than count/8 + MEDIAN_PICK items. */
+/* The median of the alive items of x (np.median's value) from one pass over x. With [lo, hi] guessed by
+ * sampled_window, the pass counts the alive items below lo and equal to lo (a repeated value, such as
+ * the R = 0 of every node nothing has reached yet, can hold the middle ranks by itself) and copies,
+ * branch-free, those in (lo, hi], among which the middle ranks are selected. 0 (nothing found: the
+ * caller takes the general path) when an alive item is not finite, none is alive, or the middle ranks
+ * are not at lo or among at most count/8 + MEDIAN_PICK copied items. */
 static int window_median(const double *x, const uint8_t *a, Py_ssize_t n, double *result) {
     double lo, hi;
     if (!sampled_window(x, a, n, &lo, &hi)) return 0;
-    Py_ssize_t cap = n / 8 + MEDIAN_PICK;
-    double *pick = malloc((cap + 1) * sizeof(double));
-    if (!pick) return 0;
-    Py_ssize_t count = 0, below = 0, inside = 0, bad = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        double v = x[i];
-        Py_ssize_t live = a[i] != 0;
-        count += live;
-        bad |= live & (v - v != 0.0); /* NaN or infinite */
-        below += live & (v < lo);
-        pick[inside < cap ? inside : cap] = v; /* kept only if counted, and only the first cap of them */
-        inside += live & (v >= lo) & (v <= hi);
+    /* Each thread copies from its own contiguous part into its own segment of `pick` (the median is a value:
+     * it does not depend on the order of the copies), then the segments are closed up. */
+    Py_ssize_t cap = n / 8 + MEDIAN_PICK, count = 0, below = 0, at_lo = 0, inside = 0, bad = 0;
+    int nt = team(n);
+    Py_ssize_t seg = cap + 1, part = (n + nt - 1) / nt, got[64];
+    double *pick = malloc((size_t)nt * seg * sizeof(double));
+    if (!pick || nt > 64) {
+        free(pick);
+        return 0;
     }
-    Py_ssize_t k1 = (count - 1) / 2, k2 = count / 2; /* the middle ranks (equal when count is odd) */
-    int found = !bad && count > 0 && inside <= cap && below <= k1 && k2 < below + inside;
+#pragma omp parallel num_threads(nt) if (nt > 1) reduction(+ : count, below, at_lo) reduction(| : bad)
+    {
+#ifdef _OPENMP
+        int t = omp_get_thread_num();
+#else
+        int t = 0;
+#endif
+        Py_ssize_t start = t * part, end = start + part < n ? start + part : n, kept = 0;
+        double *mine = pick + t * seg;
+        for (Py_ssize_t i = start; i < end; i++) {
+            double v = x[i];
+            Py_ssize_t live = a[i] != 0;
+            count += live;
+            bad |= live & (v - v != 0.0); /* NaN or infinite */
+            below += live & (v < lo);
+            at_lo += live & (v == lo);
+            mine[kept < cap ? kept : cap] = v; /* kept only if counted, and only the first cap of them */
+            kept += live & (v > lo) & (v <= hi);
+        }
+        got[t] = kept;
+    }
+    for (int t = 0; t < nt; t++) { /* close up the segments, or give up past cap */
+        if (got[t] > cap || inside + got[t] > cap) {
+            inside = cap + 1;
+            break;
+        }
+        memmove(pick + inside, pick + t * seg, got[t] * sizeof(double));
+        inside += got[t];
+    }
+    /* ranks below..base-1 hold lo, base..base+inside-1 the copied items in order */
+    Py_ssize_t k1 = (count - 1) / 2, k2 = count / 2, base = below + at_lo; /* the middle ranks (k2 = k1 or k1 + 1) */
+    int found = !bad && count > 0 && below <= k1 && k2 < base + (inside <= cap ? inside : 0);
     if (found) {
-        Py_ssize_t r1 = k1 - below;
-        double v1 = select_kth(pick, inside, r1), v2 = v1;
-        if (k2 != k1) { /* the next rank: the smallest item right of the r1-th */
-            v2 = pick[r1 + 1];
-            for (Py_ssize_t r = r1 + 2; r < inside; r++) v2 = pick[r] < v2 ? pick[r] : v2;
+        double v1 = lo, v2 = lo;
+        if (k1 >= base) { /* the k1-th copied item; the next rank is the smallest item right of it */
+            Py_ssize_t r1 = k1 - base;
+            v1 = v2 = select_kth(pick, inside, r1);
+            if (k2 != k1) {
+                v2 = pick[r1 + 1];
+                for (Py_ssize_t r = r1 + 2; r < inside; r++) v2 = pick[r] < v2 ? pick[r] : v2;
+            }
+        } else if (k2 >= base) { /* k1 at lo, k2 the smallest copied item */
+            v2 = pick[0];
+            for (Py_ssize_t r = 1; r < inside; r++) v2 = pick[r] < v2 ? pick[r] : v2;
         }
         *result = k1 == k2 ? v1 : (v1 + v2) / 2.0; /* numpy's arithmetic, overflow included */
     }
@@ -1178,8 +1270,8 @@ static PyObject *median(PyObject *self, PyObject *args) {
 
 /* shortfall(x, alive, band_lo, band_hi) -> (below 1, inside the band, Σ (1 − x)² over x < 1) or None
  * Over the alive items of x, in one pass (persistence.statistics' counts and loss); None when an alive
- * item is NaN (the caller's numpy formula then says what NaN gives). The sum runs in four interleaved
- * chains, added pairwise at the end: a fixed order, whatever the threads. */
+ * item is NaN (the caller's numpy formula then says what NaN gives). The sum runs per fixed block of BLOCK
+ * items in four interleaved chains, then over the blocks in order: the same bits on any number of threads. */
 static PyObject *shortfall(PyObject *self, PyObject *args) {
     Py_buffer xb = {0}, ab = {0};
     Py_buffer *all[] = {&xb, &ab};
@@ -1192,32 +1284,71 @@ static PyObject *shortfall(PyObject *self, PyObject *args) {
     if (!x_and_alive(&xb, &ab, &n)) return NULL;
     const double *x = xb.buf;
     const uint8_t *a = ab.buf;
-    Py_ssize_t n_short = 0, in_band = 0, nan = 0, i = 0;
-    double sq[4] = {0.0, 0.0, 0.0, 0.0};
-/* item i into chain c: selects, no branches */
-#define SHORTFALL_ITEM(i, c)                                               \
-    do {                                                                   \
-        Py_ssize_t live = a[i] != 0;                                       \
-        double v = x[i], gap = 1.0 - v, g = gap > 0.0 ? gap : 0.0;         \
-        g = live ? g : 0.0;                                                \
-        nan |= live & (v != v);                                            \
-        n_short += live & (gap > 0.0);                                     \
-        in_band += live & (v >= band_lo) & (v <= band_hi);                 \
-        sq[c] += g * g;                                                    \
-    } while (0)
-    Py_BEGIN_ALLOW_THREADS
-    for (; i + 4 <= n; i += 4) {
-        SHORTFALL_ITEM(i, 0);
-        SHORTFALL_ITEM(i + 1, 1);
-        SHORTFALL_ITEM(i + 2, 2);
-        SHORTFALL_ITEM(i + 3, 3);
+    Py_ssize_t nb = n_blocks(n), n_short = 0, in_band = 0, nan = 0;
+    double *block_sq = malloc((nb > 0 ? nb : 1) * sizeof(double)), squares = 0.0;
+    if (!block_sq) {
+        release(all, 2);
+        return PyErr_NoMemory();
     }
-    for (; i < n; i++) SHORTFALL_ITEM(i, 0);
+    int nt = team(n);
+    Py_BEGIN_ALLOW_THREADS
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1) reduction(+ : n_short, in_band) \
+    reduction(| : nan)
+    for (Py_ssize_t blk = 0; blk < nb; blk++) {
+        Py_ssize_t lo = blk * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n, i = lo;
+        double sq[4] = {0.0, 0.0, 0.0, 0.0};
+/* item i into chain c: selects, no branches */
+#define SHORTFALL_ITEM(i, c)                                       \
+    do {                                                           \
+        Py_ssize_t live = a[i] != 0;                               \
+        double v = x[i], gap = 1.0 - v, g = gap > 0.0 ? gap : 0.0; \
+        g = live ? g : 0.0;                                        \
+        nan |= live & (v != v);                                    \
+        n_short += live & (gap > 0.0);                             \
+        in_band += live & (v >= band_lo) & (v <= band_hi);         \
+        sq[c] += g * g;                                            \
+    } while (0)
+        for (; i + 4 <= hi; i += 4) {
+            SHORTFALL_ITEM(i, 0);
+            SHORTFALL_ITEM(i + 1, 1);
+            SHORTFALL_ITEM(i + 2, 2);
+            SHORTFALL_ITEM(i + 3, 3);
+        }
+        for (; i < hi; i++) SHORTFALL_ITEM(i, 0);
 #undef SHORTFALL_ITEM
+        block_sq[blk] = (sq[0] + sq[1]) + (sq[2] + sq[3]);
+    }
+    for (Py_ssize_t blk = 0; blk < nb; blk++) squares += block_sq[blk]; /* blocks in order: any thread count */
     Py_END_ALLOW_THREADS
+    free(block_sq);
     release(all, 2);
     if (nan) Py_RETURN_NONE;
-    return Py_BuildValue("nnd", n_short, in_band, (sq[0] + sq[1]) + (sq[2] + sq[3]));
+    return Py_BuildValue("nnd", n_short, in_band, squares);
+}
+
+/* same(a, b) -> whether two buffers hold the same bytes, compared in parallel chunks (no copy, no temporary). */
+static PyObject *same(PyObject *self, PyObject *args) {
+    Py_buffer ab = {0}, bb = {0};
+    Py_buffer *all[] = {&ab, &bb};
+    if (!PyArg_ParseTuple(args, "y*y*", &ab, &bb)) {
+        release(all, 2);
+        return NULL;
+    }
+    int differ = ab.len != bb.len;
+    if (!differ) {
+        const char *p = ab.buf, *q = bb.buf;
+        Py_ssize_t len = ab.len, chunk = 8 * BLOCK * 8, nc = (len + chunk - 1) / chunk; /* 256 KiB chunks */
+        int nt = team(len / 8);
+        Py_BEGIN_ALLOW_THREADS
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1) reduction(| : differ)
+        for (Py_ssize_t c = 0; c < nc; c++) {
+            Py_ssize_t lo = c * chunk, size = lo + chunk < len ? chunk : len - lo;
+            differ |= memcmp(p + lo, q + lo, size) != 0;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    release(all, 2);
+    return PyBool_FromLong(!differ);
 }
 
 /* set_simd(on) -> whether the four-lane path was on; it is turned on only where the CPU and build have it. */
@@ -1281,6 +1412,7 @@ static PyMethodDef methods[] = {
     {"coherence", coherence, METH_VARARGS, "Coherence forward, adjoint and the step of gamma (SPEC 5.3)."},
     {"level_sums", level_sums, METH_VARARGS, "Alive count and sums per depth."},
     {"median", median, METH_VARARGS, "The median over alive entries, as np.median (None: use np.median)."},
+    {"same", same, METH_VARARGS, "Whether two buffers hold the same bytes."},
     {"shortfall", shortfall, METH_VARARGS, "Items below 1, inside a band, and the sum of squared shortfalls."},
     {"set_simd", set_simd, METH_VARARGS, "Use the four-lane (AVX2, libmvec) path where there is one."},
     {"set_threads", set_threads, METH_VARARGS, "Number of threads of the parallel passes."},

@@ -258,12 +258,16 @@ class CompiledTick:
         return float((before_W + before_w) - (after_W + after_w))
 
     def coherence(self, graph: Graph, st: State, p: Params, rng: np.random.Generator) -> dict[str, Any]:
-        """5.3 after the inputs (``coherence.leaf_input``): forward, adjoint and γ step compiled, one pass per depth."""
-        x = coherence.leaf_input(graph, st, p, rng)
+        """5.3 after the inputs (``coherence.leaf_input``): forward, adjoint and γ step compiled, one pass per
+        depth; the "activation" input computed inside, only for the nodes that use it."""
         g, cp = graph, p.coherence
+        if cp.input == "activation":  # the kernel takes ē/(ē + E_half) from the window sums
+            x, per_tick, E_half = st.E_sum, float(max(st.window_ticks, 1)), cp.E_half
+        else:
+            x, per_tick, E_half = coherence.leaf_input(graph, st, p, rng), 1.0, 0.0
         self.wrote_finite = kernels.coherence(
             g.level_start, g.parent, g.first_child, g.n_children, st.alive.view(np.uint8), st.w, x,
-            st.gamma, st.C, st.g, st.lam, self.av[0], cp.target, cp.eta,
+            st.gamma, st.C, st.g, st.lam, self.av[0], cp.target, cp.eta, per_tick, E_half,
         )  # fmt: skip
         return coherence.summary(graph, st, cp.target)
 
@@ -307,10 +311,9 @@ class CompiledTick:
         its q in both cases; none comes back.)
         """
         seen = self._leaves_seen
-        if seen is None or seen[1] != tau or seen[0].shape != z.shape:
+        if seen is None or seen[1] != tau or seen[0].shape != z.shape or seen[0].dtype != z.dtype:
             return False
-        rows = 1 << 16  # compared in slices: no N×M temporary
-        return all(np.array_equal(seen[0][i : i + rows], z[i : i + rows]) for i in range(0, z.shape[0], rows))
+        return kernels.same(seen[0], np.ascontiguousarray(z))  # byte for byte: NaN payloads and -0.0 count
 
     def _iterate(
         self,

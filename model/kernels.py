@@ -15,7 +15,8 @@ passes. The compiled core makes three passes:
 and the slow tick's:
 
     slow_weights         5.1 decay of W and w, 5.2 Hebbian step and clips (one pass over the edges),
-                         then the synaptic budget (each source's sum in stored order, then a scaling pass)
+                         then the synaptic budget (each source's sum gathered through the reverse edges,
+                         whose lines are scaled right away where the sum is over budget)
     coherence            5.3 forward bottom-up, adjoint top-down, γ step: one pass per depth
     observe, persist     5.4 reality (and its Σ q ln q) bottom-up; income, baseline, D_KL, R, pressure,
                          θ top-down
@@ -23,6 +24,7 @@ and the slow tick's:
     median               np.median over alive nodes: one pass over a window of values guessed from a
                          sample (narrowing histograms where the guess misses), no copy of the array
     shortfall            persistence's counts below 1 and in the band, and Σ relu(1 − R)², in one pass
+    same                 whether two arrays hold the same bytes (the leaves' reality unchanged?)
 
 The slow passes return whether every state value they wrote is finite; where they say so the model
 skips its own finiteness pass over those arrays (it cost as much as a compiled pass). Rows of M = 4
@@ -59,7 +61,7 @@ if not any(v in os.environ for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", 
 # The calls this module makes, as _fastcore.c numbers them: a build older than its source (a pull
 # without `pip install -e .`, which ./dev.sh reruns when the source changes) is set aside, with a
 # warning, instead of failing inside a tick.
-API_VERSION = 3
+API_VERSION = 4
 
 try:
     from . import _fastcore
@@ -145,4 +147,5 @@ if _fastcore is not None:
     level_sums = _fastcore.level_sums
     median = _fastcore.median
     shortfall = _fastcore.shortfall
+    same = _fastcore.same
     coherence = _fastcore.coherence

@@ -303,10 +303,11 @@ class CoherenceModel(mesa.Model):
             plasticity_learn(self, weights.window_mean(st))
             self._check("Adam learning (SPEC 6)", "W", "w")
         slow: dict[str, Any] = {}
-        slow.update(self._slow_hook_coherence())
+        by_scale: dict[str, np.ndarray] = {}  # per-scale means the mechanisms computed, for the recorder
+        slow.update(self._slow_hook_coherence(by_scale))
         vouched = p.coherence.enabled and self._core.wrote_finite
         self._check("coherence backpropagation (SPEC 5.3)", "C", "gamma", "g", "lam", vouched=vouched)
-        slow.update(self._slow_hook_persistence())
+        slow.update(self._slow_hook_persistence(by_scale))
         # every array the slow tick writes has now been checked, each after the mechanism that writes it
         vouched = p.persistence.enabled and self._core.wrote_finite
         written = ("q", "theta", "dkl", "R", "pressure", "income", "baseline")
@@ -314,7 +315,7 @@ class CoherenceModel(mesa.Model):
         self._estimate_rho(solve=np.count_nonzero(st.alive) != self._alive_at_solve)  # deaths change the operator
         self._last_slow = slow
         self.recorder.slow_update(st, slow)
-        self.recorder.scale_rows(self.tick, float(self.env.now), st)
+        self.recorder.scale_rows(self.tick, float(self.env.now), st, by_scale)
         self.datacollector.collect(self)
         st.E_sum[:] = 0.0
         st.received_sum[:] = 0.0
@@ -369,8 +370,9 @@ class CoherenceModel(mesa.Model):
             phase.phase_step(self.graph, self.state, self.params, self.rng_dyn, dt, self._phase_integrator)
             self._check("phase dynamics (SPEC 4.3)", "phi")
 
-    def _slow_hook_coherence(self) -> dict[str, Any]:
-        """SPEC 5.3: coherence free energy (phase on) and coherence backpropagation (coherence on)."""
+    def _slow_hook_coherence(self, by_scale: dict[str, np.ndarray]) -> dict[str, Any]:
+        """SPEC 5.3: coherence free energy (phase on) and coherence backpropagation (coherence on); the
+        per-scale means of C, γ and λ go into ``by_scale``."""
         p, g, st = self.params, self.graph, self.state
         out: dict[str, Any] = {}
         fe: dict[str, Any] = {}
@@ -380,6 +382,7 @@ class CoherenceModel(mesa.Model):
         if p.coherence.enabled:
             res = self._core.coherence(g, st, p, self.rng_dyn)
             out.update(err=res["err"], C_root=res["C_root"])
+            by_scale.update(C=res["C_by_scale"], gamma=res["gamma_by_scale"], lam=res["lam_by_scale"])
             fields: dict[str, Any] = {"err": res["err"], "C_root": res["C_root"], "gamma": res["gamma_by_scale"]}
             fields["adjoint"] = res["lam_by_scale"]
             if fe:
@@ -387,13 +390,17 @@ class CoherenceModel(mesa.Model):
             self.events.emit("coherence.update", self.tick, **fields)
         return out
 
-    def _slow_hook_persistence(self) -> dict[str, Any]:
-        """SPEC 5.4: the persistence law, when on."""
+    def _slow_hook_persistence(self, by_scale: dict[str, np.ndarray]) -> dict[str, Any]:
+        """SPEC 5.4: the persistence law, when on; the per-scale means of R, D_KL and pressure go into
+        ``by_scale`` (and those of an earlier mechanism leave it when nodes died: their nodes changed)."""
         p, st = self.params, self.state
         if not p.persistence.enabled:
             return {}
         res = self._core.persistence(self.graph, st, p, self.rng_dyn, self.slow_ticks)
         died = res.pop("died")
+        if died.size:
+            by_scale.clear()
+        by_scale.update(R=res["R_by_scale"], dkl=res["dkl_by_scale"], pressure=res["pressure_by_scale"])
         res = {k: v for k, v in res.items() if not k.endswith("_by_scale")}
         self.events.emit(
             "persistence.update",

@@ -153,12 +153,19 @@ class Recorder:
             del self.nodes[-self.tracked.size :]
             self.track(row["tick"], row["time"], st)
 
-    def scale_rows(self, tick: int, time: float, st: State) -> None:
+    def scale_rows(self, tick: int, time: float, st: State, known: dict[str, np.ndarray] | None = None) -> None:
+        """Append one row per scale: alive count and the means over alive nodes of E, C, γ, λ, R, D_KL
+        and pressure. ``known`` holds means the slow tick's mechanisms already computed over the nodes
+        alive now (keys ``C``, ``gamma``, ``lam``, ``R``, ``dkl``, ``pressure``): the same sums in the
+        same order, so the same bits, and not summed again."""
         g = self.graph
         n_all = self.scale_counts
-        names = ("E_mean", "C", "gamma", "lam", "R", "dkl", "pressure")
-        n_alive, means = scale_means(g, st.alive, st.E, st.C, st.gamma, st.lam, st.R, st.dkl, st.pressure)
-        cols = dict(zip(names, means, strict=True))
+        arrays = {"E_mean": st.E, "C": st.C, "gamma": st.gamma, "lam": st.lam, "R": st.R, "dkl": st.dkl}
+        arrays["pressure"] = st.pressure
+        known = known or {}
+        todo = [name for name in arrays if name not in known]
+        n_alive, means = scale_means(g, st.alive, *(arrays[name] for name in todo))
+        cols = {name: known[name] if name in known else means[todo.index(name)] for name in arrays}
         for s in range(g.n_scales):
             row = {"tick": tick, "time": time, "scale": s, "n": int(n_all[s]), "alive": int(n_alive[s])}
             row.update({k: float(v[s]) for k, v in cols.items()})

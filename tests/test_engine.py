@@ -383,6 +383,8 @@ def test_the_compiled_median_from_a_sampled_window_and_where_the_sample_misses()
     n = 300_000
     spaced = (np.arange(4096) * n / 4096).astype(np.int64)  # where the sample looks
     cases = {"smooth": rng.normal(1.0, 0.3, n), "ties": rng.integers(0, 5, n) * 0.5}
+    for share in (0.52, 0.5, 0.4999, 0.47):  # R = 0 at every node nothing has reached yet: a repeated value
+        cases[f"zeros {share}"] = np.where(np.arange(n) < share * n, 0.0, rng.lognormal(0.0, 1.0, n))
     fooled = rng.normal(size=n)
     fooled[spaced] = 1e6  # every sampled item is an outlier: the window misses the middle
     cases["fooled"] = fooled
@@ -489,3 +491,31 @@ def test_a_compiled_core_older_than_its_source_is_set_aside_with_a_warning() -> 
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "built from an older model/_fastcore.c" in out and "pip install -e ." in out
+
+
+@pytest.mark.parametrize("engine", ["numpy", "compiled"])
+def test_the_scale_rows_reuse_the_mechanisms_means_with_the_same_bits(engine: str) -> None:
+    """scales.csv takes C, γ, λ, R, D_KL and pressure per scale from the slow tick's mechanisms
+    (dropping coherence's where persistence made nodes dormant after it): the rows are those of
+    summing everything again over the state, bit for bit, deaths included."""
+    params = {"coherence.enabled": True, "persistence.survival": True, "persistence.grace": 3}
+    params["persistence.patience"] = 2
+    m = CoherenceModel(load_scenario("persistence"), params=params, seed=4, engine=engine)
+    recorder, n_scales, reused = m.recorder, m.graph.n_scales, []
+    rows = recorder.scale_rows
+
+    def rows_both_ways(tick: int, time: float, st: Any, known: dict[str, np.ndarray] | None = None) -> None:
+        rows(tick, time, st)  # everything summed again
+        again = [list(r.values()) for r in recorder.scales[-n_scales:]]
+        del recorder.scales[-n_scales:]
+        rows(tick, time, st, known)
+        reused.append(frozenset(known or {}))
+        got = [list(r.values()) for r in recorder.scales[-n_scales:]]
+        assert np.array_equal(np.array(got, float), np.array(again, float), equal_nan=True)
+
+    recorder.scale_rows = rows_both_ways
+    alive_before = m.state.alive.sum()
+    m.run(200)
+    assert m.state.alive.sum() < alive_before, "the case must make nodes dormant"
+    persistence_only = frozenset({"R", "dkl", "pressure"})  # where nodes died
+    assert set(reused) == {persistence_only | {"C", "gamma", "lam"}, persistence_only}
