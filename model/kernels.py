@@ -20,7 +20,7 @@ and the slow tick's:
     coherence            5.3 forward bottom-up, adjoint top-down, γ step: one pass per depth
     observe, persist     5.4 reality (and its Σ q ln q) bottom-up; income, baseline, D_KL, R, pressure,
                          θ top-down
-    level_sums           alive count and sums per depth, in node order (the bits of np.bincount)
+    level_sums           alive count and sums per depth, per fixed block (any thread count: the same bits)
     median               np.median over alive nodes: one pass over a window of values guessed from a
                          sample (narrowing histograms where the guess misses), no copy of the array
     shortfall            persistence's counts below 1 and in the band, and Σ relu(1 − R)², in one pass

@@ -215,22 +215,31 @@ def test_params_json_records_the_engine(cli, tmp_path, monkeypatch: pytest.Monke
     assert json.loads((tmp_path / "r" / "params.json").read_text())["engine"] == "numpy"
 
 
-def test_compiled_scale_means_give_the_bits_of_the_bincount_formula() -> None:
+def test_compiled_scale_means_are_the_bincount_formula_with_the_same_bits_on_any_thread_count(
+    restore_threads: None,
+) -> None:
+    """Per-scale counts exactly, means to rounding (blocks of 4,096 nodes in four chains, then the
+    blocks in order, instead of one chain in node order), and the same bytes on 1 or 2 threads."""
     from model.mechanisms.levels import scale_means
 
-    m = CoherenceModel(params={"graph.n_nodes": 5000}, seed=4)
+    m = CoherenceModel(params={"graph.n_nodes": 30_000}, seed=4)
     g, rng = m.graph, np.random.default_rng(4)
     mask = rng.random(g.n) < 0.7
     mask[g.level(2)] = False  # a scale without selected nodes: NaN
-    values = [rng.standard_normal(g.n), rng.random(g.n) * 1e6]
-    counts, means = scale_means(g, mask, *values)
+    values = [rng.standard_normal(g.n), rng.random(g.n) * 1e6, np.where(mask, 1.0, np.nan)]  # dormant NaN ignored
     want_counts = np.bincount(g.scale, weights=mask.astype(float), minlength=g.n_scales)
-    np.testing.assert_array_equal(counts, want_counts)
-    for v, got in zip(values, means, strict=True):
-        totals = np.bincount(g.scale, weights=np.where(mask, v, 0.0), minlength=g.n_scales)
-        want = np.divide(totals, want_counts, out=np.full(g.n_scales, np.nan), where=want_counts > 0)
-        np.testing.assert_array_equal(got, want)
-    assert np.isnan(means[0][g.max_depth - 2])
+    results = []
+    for threads in (1, 2):
+        kernels.set_threads(threads)
+        counts, means = scale_means(g, mask, *values)
+        results.append(np.concatenate([counts, *means]).tobytes())
+        np.testing.assert_array_equal(counts, want_counts)
+        for v, got in zip(values, means, strict=True):
+            totals = np.bincount(g.scale, weights=np.where(mask, v, 0.0), minlength=g.n_scales)
+            want = np.divide(totals, want_counts, out=np.full(g.n_scales, np.nan), where=want_counts > 0)
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+        assert np.isnan(means[0][g.max_depth - 2])
+    assert results[0] == results[1]
 
 
 def test_the_compiled_slow_passes_check_their_arrays() -> None:

@@ -44,9 +44,9 @@ def scale_mean(graph: Graph, values: np.ndarray, mask: np.ndarray) -> np.ndarray
 def scale_means(graph: Graph, mask: np.ndarray, *values: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     """Nodes selected by ``mask`` per scale, and the mean of each of ``values`` over them per scale.
 
-    The sums run in node order within each scale, as ``np.bincount`` does, so the compiled path
-    (one pass per array, no temporaries; used when the core is built) gives the same bits as the
-    numpy one.
+    The compiled path (used when the core is built: no temporaries, on the threads) sums blocks of
+    4,096 nodes and then the blocks in order, so its bits do not depend on the thread count; they
+    differ from ``np.bincount``'s node-order sums (the fallback) only by rounding.
 
     Returns:
         (counts, means): float counts indexed by scale, and one array of means per input (NaN for
