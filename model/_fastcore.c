@@ -480,11 +480,11 @@ static inline double neg_entropy_scalar(const double *q, Py_ssize_t M) {
  * The persistence law spends its time in exponentials, logarithms, roots and divisions, not in memory
  * traffic: about 65 ns a node on one thread at M = 4. Where the CPU has AVX2 and FMA (checked at
  * import) and glibc's vector maths library (libmvec) is linked, rows of M = 4 categories are handled
- * four numbers at a time: a row's Σ q ln q with one vector log, and the persistence step of four
- * nodes together (their θ and q transposed so that each lane is a node). Divisions and roots are
- * IEEE-exact in any width, and the arithmetic is in the scalar path's order (no FMA contraction:
- * built with -ffp-contract=off), so the two paths differ only by libmvec's exp and log, which are
- * within 4 ulp of glibc's scalar ones. Which path a node takes depends on its position and on which
+ * four numbers at a time: an internal node's observed row and its Σ q ln q (one vector log), and the
+ * persistence step of four nodes together (their θ and q transposed so that each lane is a node); so
+ * is coherence's tanh of four nodes. Divisions and roots are IEEE-exact in any width, and the
+ * arithmetic is in the scalar path's order (no FMA contraction: built with -ffp-contract=off), so the
+ * two paths differ only by libmvec's exp, log and tanh, within 4 ulp of glibc's scalar ones. Which path a node takes depends on its position and on which
  * nodes are alive, never on the number of threads: the bytes do not depend on the thread count. */
 #if defined(COHLAB_MVEC) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define HAVE_SIMD4 1
@@ -1072,12 +1072,12 @@ static PyObject *level_sums(PyObject *self, PyObject *args) {
 /* median(x, alive) -> float or None
  * The median of x over the alive entries, the value np.median gives (the middle item, or the mean of the
  * two middle items), NaN when an alive item is NaN or none is alive; None (the caller falls back to
- * np.median) when an item is infinite. No copy of x and no full selection: a pass for the range; then,
- * for many items, one pass over a window of values guessed from a sample (window_ranks), and where the
- * guess missed, histograms of the items inside a window of values that holds the middle ranks, each narrowing the
- * window to the bins holding them (bounded by those bins' smallest and largest items, so membership
- * is decided by comparing values, exactly), until it holds at most MEDIAN_PICK items; those are copied
- * and the middle ranks selected among them. */
+ * np.median) when an item is infinite. No copy of x and no full selection. Past MEDIAN_PICK items, one pass
+ * over a window of values guessed from a sample (window_median); for fewer items, or where the guess
+ * missed, a pass for the range, then histograms of the items inside a window of values that holds the
+ * middle ranks, each narrowing the window to the bins holding them (bounded by those bins' smallest and
+ * largest items, so membership is decided by comparing values, exactly), until it holds at most
+ * MEDIAN_PICK items; those are copied and the middle ranks selected among them. */
 #define MEDIAN_BINS 4096
 #define MEDIAN_PICK 65536
 #define MEDIAN_LEVELS 8
