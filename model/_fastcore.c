@@ -432,8 +432,6 @@ static PyObject *slow_weights(PyObject *self, PyObject *args) {
                 memset(out, 0, n * sizeof(double));
                 for (Py_ssize_t k = 0; k < nnz; k++) out[ix[k]] += W[k];
             }
-        }
-        if (learn && scaling && !rev) {
 #pragma omp for schedule(dynamic, 1)
             for (Py_ssize_t blk = 0; blk < nb; blk++) {
                 Py_ssize_t lo = blk * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
@@ -484,15 +482,22 @@ static inline double neg_entropy_scalar(const double *q, Py_ssize_t M) {
  * persistence step of four nodes together (their θ and q transposed so that each lane is a node); so
  * is coherence's tanh of four nodes. Divisions and roots are IEEE-exact in any width, and the
  * arithmetic is in the scalar path's order (no FMA contraction: built with -ffp-contract=off), so the
- * two paths differ only by libmvec's exp, log and tanh, within 4 ulp of glibc's scalar ones. Which path a node takes depends on its position and on which
- * nodes are alive, never on the number of threads: the bytes do not depend on the thread count. */
+ * two paths differ only by libmvec's exp, log and tanh, within 4 ulp of glibc's scalar ones. Which path a
+ * node takes depends on its position and on which nodes are alive, never on the number of threads: the
+ * bytes do not depend on the thread count. */
 #if defined(COHLAB_MVEC) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define HAVE_SIMD4 1
 #include <immintrin.h>
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
-__m256d _ZGVdN4v_exp(__m256d x); /* libmvec: exp and log of four doubles (AVX2) */
+__m256d _ZGVdN4v_exp(__m256d x); /* libmvec: exp, log and tanh of four doubles (AVX2) */
 __m256d _ZGVdN4v_log(__m256d x);
+__m256d _ZGVdN4v_tanh(__m256d x) __attribute__((weak)); /* from glibc 2.35: NULL before */
+
+static int tanh4_lanes(const double *x, double *out) {
+    _mm256_storeu_pd(out, _ZGVdN4v_tanh(_mm256_loadu_pd(x)));
+    return 1;
+}
 
 static double neg_entropy4(const double *q) {
     __m256d v = _mm256_loadu_pd(q);
@@ -528,7 +533,6 @@ static inline void transpose4(__m256d *r0, __m256d *r1, __m256d *r2, __m256d *r3
     *r2 = _mm256_permute2f128_pd(t0, t2, 0x31);
     *r3 = _mm256_permute2f128_pd(t1, t3, 0x31);
 }
-__m256d _ZGVdN4v_tanh(__m256d x) __attribute__((weak)); /* libmvec from glibc 2.35 */
 #pragma GCC pop_options
 #else
 #define HAVE_SIMD4 0
@@ -536,15 +540,15 @@ __m256d _ZGVdN4v_tanh(__m256d x) __attribute__((weak)); /* libmvec from glibc 2.
 
 static int simd4 = 0; /* the CPU runs the four-lane path (set at import) */
 
+/* Whether this CPU can run the four-lane path (AVX2 and FMA), in a build that has it. */
+static int cpu_has_simd4(void) {
 #if HAVE_SIMD4
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-static int tanh4_lanes(const double *x, double *out) {
-    _mm256_storeu_pd(out, _ZGVdN4v_tanh(_mm256_loadu_pd(x)));
-    return 1;
-}
-#pragma GCC pop_options
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
 #endif
+}
 
 /* out[0..4) = tanh(x[0..4)) with one vector tanh where there is one (then 1), else nothing done (0). */
 static inline int tanh4(const double *x, double *out) {
@@ -868,7 +872,9 @@ static PyObject *persist(PyObject *self, PyObject *args) {
     }
     Persist P = {par, fc, nc, a, q, ne, th, dkl, inc, base, R, pr, peer, M, first, by_scale,
                  b_base, surplus, half_nu, beta, eta, kappa};
-    int quads = HAVE_SIMD4 && simd4 && M == 4;
+#if HAVE_SIMD4
+    int quads = simd4 && M == 4;
+#endif
 #pragma omp parallel num_threads(nt) if (nt > 1)
     for (Py_ssize_t d = 0; d < L; d++) {
         Py_ssize_t lo = ls[d], hi = ls[d + 1];
@@ -1028,7 +1034,7 @@ static PyObject *level_sums(PyObject *self, PyObject *args) {
     }
     Py_ssize_t tasks = 0; /* blocks over all depths */
     for (Py_ssize_t d = 0; d < L; d++) tasks += n_blocks(ls[d + 1] - ls[d]);
-    int64_t *start = malloc((tasks + 1) * sizeof(int64_t));
+    int64_t *start = malloc(2 * (tasks + 1) * sizeof(int64_t)), *stop = start + tasks + 1;
     double *part = malloc((tasks + 1) * (K + 1) * sizeof(double));
     if (!start || !part) {
         free(start);
@@ -1036,16 +1042,16 @@ static PyObject *level_sums(PyObject *self, PyObject *args) {
         bufs_release(&B);
         return PyErr_NoMemory();
     }
-    for (Py_ssize_t d = 0, t = 0; d < L; d++)
-        for (int64_t lo = ls[d]; lo < ls[d + 1]; lo += BLOCK) start[t++] = lo;
+    for (Py_ssize_t d = 0, t = 0; d < L; d++) /* each block ends at BLOCK nodes or at its depth's end */
+        for (int64_t lo = ls[d]; lo < ls[d + 1]; lo += BLOCK, t++) {
+            start[t] = lo;
+            stop[t] = lo + BLOCK < ls[d + 1] ? lo + BLOCK : ls[d + 1];
+        }
     int nt = team(n * (K + 1) / 4);
     Py_BEGIN_ALLOW_THREADS
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1)
     for (Py_ssize_t t = 0; t < tasks; t++) {
-        int64_t lo = start[t], hi = lo + BLOCK, d_end = lo; /* the block ends at BLOCK or at its depth's end */
-        for (Py_ssize_t d = 0; d < L; d++)
-            if (ls[d] <= lo && lo < ls[d + 1]) d_end = ls[d + 1];
-        hi = hi < d_end ? hi : d_end;
+        int64_t lo = start[t], hi = stop[t];
         double *row = part + t * (K + 1);
         for (Py_ssize_t k = -1; k < K; k++) {
             const double *xk = k < 0 ? NULL : x[k];
@@ -1119,6 +1125,16 @@ static double select_kth(double *p, Py_ssize_t m, Py_ssize_t k) {
     return p[k];
 }
 
+/* The r-th smallest of pick[0..m) in *v1 and, when `next`, the (r + 1)-th in *v2 (else *v2 = *v1): the
+ * smallest item right of the r-th once select_kth has partly reordered pick. */
+static void select_pair(double *pick, Py_ssize_t m, Py_ssize_t r, int next, double *v1, double *v2) {
+    *v1 = *v2 = select_kth(pick, m, r);
+    if (next) {
+        *v2 = pick[r + 1];
+        for (Py_ssize_t i = r + 2; i < m; i++) *v2 = pick[i] < *v2 ? pick[i] : *v2;
+    }
+}
+
 /* The histogram bin of v in a window starting at lo; monotone in v, and any v gives a valid bin. */
 static inline Py_ssize_t bin_of(double v, double lo, double scale) {
     double f = (v - lo) * scale;
@@ -1167,12 +1183,7 @@ static int middle_ranks(const double *x, const uint8_t *a, Py_ssize_t n, double 
     Py_ssize_t j = 0;
     for (Py_ssize_t i = 0; i < n && j < inside; i++)
         if (a[i] && x[i] >= lo && x[i] <= hi) pick[j++] = x[i];
-    Py_ssize_t r1 = k1 - below;
-    *v1 = *v2 = select_kth(pick, inside, r1);
-    if (k2 != k1) { /* the next rank: the smallest item right of the r1-th */
-        *v2 = pick[r1 + 1];
-        for (Py_ssize_t r = r1 + 2; r < inside; r++) *v2 = pick[r] < *v2 ? pick[r] : *v2;
-    }
+    select_pair(pick, inside, k1 - below, k2 != k1, v1, v2);
     free(pick);
     return 1;
 }
@@ -1228,7 +1239,7 @@ static int window_median(const double *x, const uint8_t *a, Py_ssize_t n, double
             double v = x[i];
             Py_ssize_t live = a[i] != 0;
             count += live;
-            bad |= live & (v - v != 0.0); /* NaN or infinite */
+            bad |= live & NOT_FINITE(v);
             below += live & (v < lo);
             at_lo += live & (v == lo);
             mine[kept < cap ? kept : cap] = v; /* kept only if counted, and only the first cap of them */
@@ -1249,17 +1260,10 @@ static int window_median(const double *x, const uint8_t *a, Py_ssize_t n, double
     int found = !bad && count > 0 && below <= k1 && k2 < base + (inside <= cap ? inside : 0);
     if (found) {
         double v1 = lo, v2 = lo;
-        if (k1 >= base) { /* the k1-th copied item; the next rank is the smallest item right of it */
-            Py_ssize_t r1 = k1 - base;
-            v1 = v2 = select_kth(pick, inside, r1);
-            if (k2 != k1) {
-                v2 = pick[r1 + 1];
-                for (Py_ssize_t r = r1 + 2; r < inside; r++) v2 = pick[r] < v2 ? pick[r] : v2;
-            }
-        } else if (k2 >= base) { /* k1 at lo, k2 the smallest copied item */
-            v2 = pick[0];
-            for (Py_ssize_t r = 1; r < inside; r++) v2 = pick[r] < v2 ? pick[r] : v2;
-        }
+        if (k1 >= base) /* both among the copied items */
+            select_pair(pick, inside, k1 - base, k2 != k1, &v1, &v2);
+        else if (k2 >= base) /* k1 at lo, k2 the smallest copied item */
+            v2 = select_kth(pick, inside, 0);
         *result = k1 == k2 ? v1 : (v1 + v2) / 2.0; /* numpy's arithmetic, overflow included */
     }
     free(pick);
@@ -1407,10 +1411,7 @@ static PyObject *same(PyObject *self, PyObject *args) {
 static PyObject *set_simd(PyObject *self, PyObject *args) {
     int on, was = simd4;
     if (!PyArg_ParseTuple(args, "p", &on)) return NULL;
-#if HAVE_SIMD4
-    __builtin_cpu_init();
-    simd4 = on && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
+    simd4 = on && cpu_has_simd4();
     return PyBool_FromLong(was);
 }
 
@@ -1479,10 +1480,7 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fastcore", "Fused p
                                     -1, methods};
 
 PyMODINIT_FUNC PyInit__fastcore(void) {
-#if HAVE_SIMD4
-    __builtin_cpu_init();
-    simd4 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
+    simd4 = cpu_has_simd4();
     PyObject *m = PyModule_Create(&module);
     if (m && (PyModule_AddIntConstant(m, "BLOCK", BLOCK) < 0 || PyModule_AddIntConstant(m, "RET_TYPES", RET_TYPES) < 0 ||
               PyModule_AddIntConstant(m, "API_VERSION", API_VERSION) < 0)) {

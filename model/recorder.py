@@ -160,12 +160,13 @@ class Recorder:
         same order, so the same bits, and not summed again."""
         g = self.graph
         n_all = self.scale_counts
-        arrays = {"E_mean": st.E, "C": st.C, "gamma": st.gamma, "lam": st.lam, "R": st.R, "dkl": st.dkl}
-        arrays["pressure"] = st.pressure
+        arrays = {"E_mean": st.E, "C": st.C, "gamma": st.gamma, "lam": st.lam}
+        arrays.update(R=st.R, dkl=st.dkl, pressure=st.pressure)
         known = known or {}
         todo = [name for name in arrays if name not in known]
         n_alive, means = scale_means(g, st.alive, *(arrays[name] for name in todo))
-        cols = {name: known[name] if name in known else means[todo.index(name)] for name in arrays}
+        summed = dict(zip(todo, means, strict=True))
+        cols = {name: known[name] if name in known else summed[name] for name in arrays}  # in the columns' order
         for s in range(g.n_scales):
             row = {"tick": tick, "time": time, "scale": s, "n": int(n_all[s]), "alive": int(n_alive[s])}
             row.update({k: float(v[s]) for k, v in cols.items()})
